@@ -1,0 +1,141 @@
+"""RLlib algorithms that train the learning-rate policy, picked by name.
+
+Defaults suit an env whose single step is a window of SGD iterations (seconds, not
+microseconds): no sample timeout, train batches of a few episodes, env checking off on the
+runners (tests run gymnasium's own checker instead), and failed env runners restarted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
+from ray.rllib.algorithms.registry import ALGORITHMS
+from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
+from ray.tune.registry import register_env
+
+from envs.syn_to_real import SynToRealEnv
+from trainables.errors import ConfigError
+
+ENV_NAME = "asg_syn_to_real"
+
+# The action encoding each algorithm's default RLModule can emit.
+ACTION_ENCODING = {
+    "PPO": "multidiscrete",
+    "APPO": "multidiscrete",
+    "IMPALA": "multidiscrete",
+    "SAC": "box",
+    "DQN": "discrete",
+}
+# Offline / model-based algorithms that cannot learn from this env's online rollouts as set up.
+UNSUPPORTED = {
+    "BC": "offline imitation learning: needs a dataset of expert episodes",
+    "MARWIL": "offline: needs a dataset of recorded episodes",
+    "CQL": "offline RL: needs a dataset of recorded episodes",
+    "IQL": "offline RL: needs a dataset of recorded episodes",
+    "DreamerV3": "world-model RL for image/vector obs with thousands of cheap steps; "
+    "each step here is a window of SGD, so its replay ratio is unaffordable",
+}
+
+
+def make_env(env_config: dict[str, Any]) -> SynToRealEnv:
+    return SynToRealEnv(**env_config)
+
+
+register_env(ENV_NAME, make_env)
+
+
+@dataclass(frozen=True)
+class Resources:
+    num_env_runners: int = 2
+    cpus_per_env_runner: float = 1
+    gpus_per_env_runner: float = 0
+    gpus_per_learner: float = 0
+
+
+def action_encoding_for(algo: str) -> str:
+    """The env action encoding that `algo` needs; a clear error for one that cannot fit."""
+    if algo in UNSUPPORTED:
+        raise ConfigError(f"--algo {algo} cannot train this controller: {UNSUPPORTED[algo]}")
+    if algo not in ALGORITHMS:
+        names = ", ".join(sorted(set(ACTION_ENCODING)))
+        raise ConfigError(f"unknown --algo {algo!r}; RLlib algorithms that fit: {names}")
+    return ACTION_ENCODING.get(algo, "multidiscrete")
+
+
+def build_algo_config(
+    algo: str,
+    env_config: dict[str, Any],
+    windows_per_episode: int,
+    resources: Resources = Resources(),
+    episodes_per_iteration: int = 2,
+    use_lstm: bool = False,
+    seed: int | None = 0,
+    callbacks: type | None = None,
+) -> AlgorithmConfig:
+    """An RLlib AlgorithmConfig for `algo` on the syn-to-real env.
+
+    `env_config` holds SynToRealEnv keyword arguments; its action encoding is set here to the
+    one `algo` needs. One training iteration consumes about `episodes_per_iteration` episodes.
+    """
+    encoding = action_encoding_for(algo)
+    env_config = {**env_config, "action_encoding": encoding}
+    config: AlgorithmConfig = ALGORITHMS[algo]()[1]
+    batch = max(2, windows_per_episode * episodes_per_iteration)
+    config = (
+        config.environment(ENV_NAME, env_config=env_config, disable_env_checking=True)
+        .framework("torch")
+        .env_runners(
+            num_env_runners=resources.num_env_runners,
+            num_envs_per_env_runner=1,
+            num_cpus_per_env_runner=resources.cpus_per_env_runner,
+            num_gpus_per_env_runner=resources.gpus_per_env_runner,
+            sample_timeout_s=None,
+            rollout_fragment_length=windows_per_episode,
+        )
+        .learners(num_learners=0, num_gpus_per_learner=resources.gpus_per_learner)
+        .fault_tolerance(
+            restart_failed_env_runners=True,
+            max_num_env_runner_restarts=100,
+            delay_between_env_runner_restarts_s=1.0,
+        )
+        .debugging(seed=seed)
+    )
+    model = DefaultModelConfig(fcnet_hiddens=[64, 64])
+    if use_lstm:  # ASG's policy was recurrent; one sequence = one fine-tuning run
+        model = DefaultModelConfig(
+            use_lstm=True, lstm_cell_size=64, max_seq_len=windows_per_episode
+        )
+    config = config.rl_module(model_config=model)
+    config = _algo_defaults(algo, config, batch, windows_per_episode)
+    if callbacks is not None:
+        config = config.callbacks(callbacks)
+    return config
+
+
+def _algo_defaults(algo: str, config: AlgorithmConfig, batch: int, windows: int) -> AlgorithmConfig:
+    if algo == "PPO":
+        return config.training(
+            train_batch_size_per_learner=batch,
+            minibatch_size=max(2, batch // 2),
+            num_epochs=4,
+            lr=3e-4,
+            gamma=1.0,  # the return is final minus initial accuracy: do not discount it
+            entropy_coeff=0.01,
+        )
+    if algo in ("APPO", "IMPALA"):
+        return config.training(train_batch_size_per_learner=batch, lr=3e-4, gamma=1.0)
+    if algo == "SAC":
+        return config.training(
+            train_batch_size_per_learner=batch,
+            num_steps_sampled_before_learning_starts=windows,
+            gamma=1.0,
+        )
+    if algo == "DQN":
+        return config.training(
+            train_batch_size_per_learner=batch,
+            num_steps_sampled_before_learning_starts=windows,
+            gamma=1.0,
+        )
+    return config.training(train_batch_size_per_learner=batch)

@@ -1,0 +1,127 @@
+"""Synthetic-to-real fine-tuning as a Gymnasium environment (ASG's learning-to-optimise task).
+
+One episode is one fine-tuning run from the ImageNet-pretrained weights. One step is one window
+of `iters_per_window` SGD iterations at the per-group rates the action picks, followed by a
+proxy-validation pass. The real test split is never used for the reward: its accuracy appears
+only in `info["test_acc"]` at the episode's end, for reporting.
+
+Observation (float32, `OBS_FIELDS` names each entry; G = number of layer groups):
+    0  task_loss          mean cross-entropy over the last window
+    1  guidance_loss      mean unweighted guidance (KL) loss over the last window
+    2  progress           fraction of the run's SGD iterations done, in [0, 1]
+    3  head_weight_mean   mean of the new task head's weights
+    4  head_weight_std    std of the new task head's weights
+    5  proxy_acc          last proxy-validation mean per-class accuracy, in [0, 1]
+    6.. multiplier[g]     each group's current learning-rate multiplier, in [0, 1]
+
+Reward: the change in proxy-validation mean per-class accuracy over the step, so an episode's
+return is final minus initial proxy accuracy. A non-finite loss ends the episode with
+`truncated=True`, reward `diverge_penalty` (default -1: worse than losing every correct answer)
+and `info["diverged"] = True`; the next `reset` restores clean pretrained weights.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from envs import actions
+from trainables import config as config_lib
+from trainables.config import FinetuneConfig
+from trainables.finetune import FinetuneRun
+
+OBS_FIELDS = (
+    "task_loss",
+    "guidance_loss",
+    "progress",
+    "head_weight_mean",
+    "head_weight_std",
+    "proxy_acc",
+)
+LOSS_CAP = 100.0  # losses are clipped into the observation box; divergence is flagged separately
+
+
+class SynToRealEnv(gym.Env):
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self,
+        preset: str = "tiny",
+        action_encoding: str = "multidiscrete",
+        diverge_penalty: float = -1.0,
+        report_test: bool = True,
+        report_timing: bool = False,
+        config: FinetuneConfig | None = None,
+        **overrides: Any,
+    ) -> None:
+        """Build from a preset ('tiny', 'embedded', 'visda') with FinetuneConfig field overrides,
+        or from a complete `config`. `report_timing` adds wall times to `info`; it is off by
+        default because timings make `info` differ between identical runs."""
+        self.cfg = config.replace(**overrides) if config else config_lib.preset(preset, **overrides)
+        self.action_encoding = action_encoding
+        self.diverge_penalty = float(diverge_penalty)
+        self.report_test = report_test
+        self.report_timing = report_timing
+        self.run = FinetuneRun(self.cfg)
+        g = self.run.num_groups
+        self.group_names = self.run.group_names
+        self.action_space = actions.action_space(action_encoding, g)
+        low = np.array([0, 0, 0, -10, 0, 0] + [0] * g, dtype=np.float32)
+        high = np.array([LOSS_CAP, LOSS_CAP, 1, 10, 10, 1] + [1] * g, dtype=np.float32)
+        self.observation_space = spaces.Box(low, high, dtype=np.float32)
+        self._last_obs = np.zeros(len(low), dtype=np.float32)
+
+    @property
+    def obs_names(self) -> tuple[str, ...]:
+        return OBS_FIELDS + tuple(f"multiplier/{n}" for n in self.group_names)
+
+    def _observe(self, task_loss: float, guidance_loss: float, proxy_acc: float) -> np.ndarray:
+        mean, std = self.run.head_weight_stats()
+        vec = [task_loss, guidance_loss, self.run.iteration / self.cfg.total_iters, mean, std]
+        vec += [proxy_acc, *self.run.multipliers()]
+        obs = np.nan_to_num(np.asarray(vec, dtype=np.float64), nan=LOSS_CAP, posinf=LOSS_CAP)
+        return np.clip(obs, self.observation_space.low, self.observation_space.high).astype(
+            np.float32
+        )
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        run_seed = int(self.np_random.integers(2**31 - 1))
+        self.run.reset(run_seed)
+        acc = self.run.evaluate("proxy").mean_class
+        self._proxy_acc = self._initial_proxy_acc = acc
+        self._last_obs = self._observe(math.log(self.run.splits.num_classes), 0.0, acc)
+        return self._last_obs, {"proxy_acc": acc, "run_seed": run_seed}
+
+    def step(self, action) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        mult = actions.to_multipliers(self.action_encoding, action, self.run.num_groups)
+        stats = self.run.train_window(mult.tolist())
+        info: dict[str, Any] = {
+            "multipliers": dict(zip(self.group_names, mult.tolist(), strict=True)),
+            "images": stats.images,
+            "diverged": stats.diverged,
+        }
+        if self.report_timing:
+            info |= {"window_seconds": stats.seconds, "teacher_seconds": stats.teacher_seconds}
+        if stats.diverged:
+            # Keep the last finite observation; the model is discarded at the next reset.
+            info |= {"proxy_acc": self._proxy_acc, "test_acc": math.nan}
+            return self._last_obs, self.diverge_penalty, False, True, info
+        acc = self.run.evaluate("proxy").mean_class
+        reward = acc - self._proxy_acc
+        self._proxy_acc = acc
+        terminated = self.run.finished
+        info |= {"proxy_acc": acc, "task_loss": stats.task_loss}
+        if terminated:
+            info["proxy_gain"] = acc - self._initial_proxy_acc
+            if self.report_test:
+                test = self.run.evaluate("test")
+                info |= {"test_acc": test.mean_class, "test_overall_acc": test.overall}
+        self._last_obs = self._observe(stats.task_loss, stats.guidance_loss, acc)
+        return self._last_obs, float(reward), terminated, False, info

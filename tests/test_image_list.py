@@ -1,0 +1,336 @@
+"""Tests for trainables.data.image_list: parsing, validation errors, datasets and transforms."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from trainables.data.image_list import (
+    VISDA_CLASSES,
+    ImageList,
+    ImageListDataset,
+    load_visda_lists,
+    make_image_tree,
+    read_image_list,
+    verify_images,
+    visda_transforms,
+)
+from trainables.errors import DataError
+
+N_PER_CLASS = 2
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    return make_image_tree(tmp_path / "visda", n_per_class=N_PER_CLASS, size=32, seed=1)
+
+
+def _train_list(root: Path) -> Path:
+    return root / "train" / "image_list.txt"
+
+
+def _write_lines(list_file: Path, lines: list[str]) -> None:
+    list_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _first_line(list_file: Path) -> str:
+    return list_file.read_text(encoding="utf-8").splitlines()[0]
+
+
+def _one_line_message(exc_info: pytest.ExceptionInfo[DataError]) -> str:
+    msg = str(exc_info.value)
+    assert "\n" not in msg
+    return msg
+
+
+# --- good input --------------------------------------------------------------------------------
+
+
+def test_visda_classes() -> None:
+    assert len(VISDA_CLASSES) == 12
+    assert VISDA_CLASSES[0] == "aeroplane" and VISDA_CLASSES[-1] == "truck"
+
+
+def test_good_tree_loads(tree: Path) -> None:
+    train, val = load_visda_lists(tree)
+    assert isinstance(train, ImageList) and isinstance(val, ImageList)
+    assert train.list_file == _train_list(tree).absolute()
+    assert len(train.paths) == len(train.labels) == 12 * N_PER_CLASS
+    assert len(val.paths) == 12 * N_PER_CLASS
+    assert sorted(set(train.labels)) == list(range(12))
+    assert all(p.is_absolute() and p.is_file() for p in train.paths + val.paths)
+    assert all(p.suffix == ".png" for p in train.paths)
+    assert all(p.suffix == ".jpg" for p in val.paths)
+    # each image sits in its class folder
+    for path, label in zip(train.paths, train.labels, strict=True):
+        assert path.parent.name == VISDA_CLASSES[label]
+
+
+def test_datasets_shapes_and_labels(tree: Path) -> None:
+    train, val = load_visda_lists(tree)
+    ds_train = ImageListDataset(train.paths, train.labels, visda_transforms(24, train=True))
+    ds_val = ImageListDataset(val.paths, val.labels, visda_transforms(24, train=False))
+    assert len(ds_train) == len(train.paths)
+    assert isinstance(ds_train.labels, torch.Tensor) and ds_train.labels.dtype == torch.long
+    assert ds_train.labels.tolist() == list(train.labels)
+    for ds, lst in ((ds_train, train), (ds_val, val)):
+        for i in (0, len(ds) - 1):
+            x, y = ds[i]
+            assert isinstance(x, torch.Tensor)
+            assert x.shape == (3, 24, 24) and x.dtype == torch.float32
+            assert isinstance(y, int) and y == lst.labels[i]
+    loader = torch.utils.data.DataLoader(ds_val, batch_size=5)
+    xb, yb = next(iter(loader))
+    assert xb.shape == (5, 3, 24, 24) and yb.tolist() == list(val.labels[:5])
+
+
+def test_eval_transform_is_normalised_and_deterministic(tree: Path) -> None:
+    train, _ = load_visda_lists(tree)
+    ds = ImageListDataset(train.paths, train.labels, visda_transforms(32, train=False))
+    a, _ = ds[0]
+    b, _ = ds[0]
+    assert torch.equal(a, b)
+    assert a.min() < 0  # ImageNet normalisation shifts values below zero somewhere
+
+
+def test_dataset_without_transform_returns_rgb_image(tree: Path) -> None:
+    train, _ = load_visda_lists(tree)
+    img, label = ImageListDataset(train.paths, train.labels, None)[3]
+    assert isinstance(img, Image.Image) and img.mode == "RGB" and img.size == (32, 32)
+    assert label == train.labels[3]
+
+
+def test_classes_get_distinct_colours(tree: Path) -> None:
+    train, _ = load_visda_lists(tree)
+    ds = ImageListDataset(train.paths, train.labels, visda_transforms(32, train=False))
+    means = {}
+    for i in range(len(ds)):
+        x, y = ds[i]
+        means.setdefault(y, x.mean(dim=(1, 2)))
+    cols = torch.stack([means[k] for k in range(12)])
+    dists = torch.cdist(cols, cols) + torch.eye(12) * 1e9
+    assert dists.min() > 0.1
+
+
+def test_make_image_tree_is_deterministic(tmp_path: Path) -> None:
+    a = make_image_tree(tmp_path / "a", n_per_class=1, num_classes=3, size=16, seed=7)
+    b = make_image_tree(tmp_path / "b", n_per_class=1, num_classes=3, size=16, seed=7)
+    for rel in ("train/image_list.txt", "train/class_00/0000.png", "validation/class_02/0000.jpg"):
+        assert (a / rel).read_bytes() == (b / rel).read_bytes()
+
+
+def test_custom_num_classes(tmp_path: Path) -> None:
+    root = make_image_tree(tmp_path / "r", n_per_class=1, num_classes=3, size=16)
+    train, val = load_visda_lists(root, num_classes=3)
+    assert train.labels == (0, 1, 2) and val.labels == (0, 1, 2)
+    with pytest.raises(DataError, match=r"image_list\.txt:3: label 2 is outside \[0, 2\)"):
+        load_visda_lists(root, num_classes=2)
+
+
+def test_paths_with_spaces_and_blank_lines(tree: Path) -> None:
+    src = tree / "train" / "car" / "0000.png"
+    spaced = tree / "train" / "my car" / "img 1.png"
+    spaced.parent.mkdir()
+    shutil.copy(src, spaced)
+    list_file = tree / "train" / "extra.txt"
+    list_file.write_text("\n  \nmy car/img 1.png   3\r\n\ncar/0000.png\t3\n", encoding="utf-8")
+    lst = read_image_list(list_file, 12)
+    assert lst.paths == (spaced.absolute(), src.absolute())
+    assert lst.labels == (3, 3)
+
+
+def test_verify_images_good(tree: Path) -> None:
+    train, val = load_visda_lists(tree)
+    ds = ImageListDataset(val.paths, val.labels, None)
+    assert verify_images(ds) == len(val.paths)
+    assert verify_images(train, max_images=5) == 5
+    assert verify_images(ds, max_images=0) == 0
+    assert verify_images(ds, max_images=10_000) == len(val.paths)
+
+
+# --- bad folders -------------------------------------------------------------------------------
+
+
+def test_missing_root(tmp_path: Path) -> None:
+    root = tmp_path / "nowhere"
+    with pytest.raises(DataError) as exc_info:
+        load_visda_lists(root)
+    msg = _one_line_message(exc_info)
+    assert str(root) in msg and "does not exist" in msg
+    assert "train/image_list.txt" in msg and "validation/image_list.txt" in msg
+
+
+def test_root_is_a_file(tmp_path: Path) -> None:
+    root = tmp_path / "file"
+    root.write_text("x")
+    with pytest.raises(DataError, match="is not a folder"):
+        load_visda_lists(root)
+
+
+@pytest.mark.parametrize("split", ["train", "validation"])
+def test_missing_split_folder(tree: Path, split: str) -> None:
+    shutil.rmtree(tree / split)
+    with pytest.raises(DataError) as exc_info:
+        load_visda_lists(tree)
+    msg = _one_line_message(exc_info)
+    assert msg.startswith(f"{tree / split}: folder not found")
+    assert "expected" in msg and "image_list.txt" in msg
+
+
+@pytest.mark.parametrize("split", ["train", "validation"])
+def test_missing_image_list(tree: Path, split: str) -> None:
+    (tree / split / "image_list.txt").unlink()
+    with pytest.raises(DataError) as exc_info:
+        load_visda_lists(tree)
+    msg = _one_line_message(exc_info)
+    assert msg.startswith(f"{tree / split / 'image_list.txt'}: image list not found")
+    assert "expected" in msg
+
+
+def test_read_image_list_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"image_list\.txt: image list not found"):
+        read_image_list(tmp_path / "image_list.txt", 12)
+
+
+# --- bad lines ---------------------------------------------------------------------------------
+
+
+def _break_line(tree: Path, lineno: int, new_line: str) -> Path:
+    """Replace line ``lineno`` (1-based) of the train list and return the list's path."""
+    list_file = _train_list(tree)
+    lines = list_file.read_text(encoding="utf-8").splitlines()
+    lines[lineno - 1] = new_line
+    _write_lines(list_file, lines)
+    return list_file
+
+
+def _assert_line_error(tree: Path, list_file: Path, lineno: int, *fragments: str) -> str:
+    with pytest.raises(DataError) as exc_info:
+        load_visda_lists(tree)
+    msg = _one_line_message(exc_info)
+    assert msg.startswith(f"{list_file.absolute()}:{lineno}: ")
+    for fragment in fragments:
+        assert fragment in msg
+    return msg
+
+
+def test_line_without_label(tree: Path) -> None:
+    list_file = _break_line(tree, 3, "car/0000.png")
+    _assert_line_error(tree, list_file, 3, "no label", "car/0000.png")
+
+
+def test_non_integer_label(tree: Path) -> None:
+    path = _first_line(_train_list(tree)).rsplit(maxsplit=1)[0]
+    list_file = _break_line(tree, 2, f"{path} car")
+    _assert_line_error(tree, list_file, 2, "'car'", "not an integer")
+
+
+def test_float_label(tree: Path) -> None:
+    path = _first_line(_train_list(tree)).rsplit(maxsplit=1)[0]
+    list_file = _break_line(tree, 4, f"{path} 1.0")
+    _assert_line_error(tree, list_file, 4, "'1.0'", "not an integer")
+
+
+@pytest.mark.parametrize("label", [12, 99, -1])
+def test_label_out_of_range(tree: Path, label: int) -> None:
+    path = _first_line(_train_list(tree)).rsplit(maxsplit=1)[0]
+    list_file = _break_line(tree, 5, f"{path} {label}")
+    _assert_line_error(tree, list_file, 5, f"label {label} is outside [0, 12)")
+
+
+def test_missing_image_path(tree: Path) -> None:
+    list_file = _break_line(tree, 6, "car/does_not_exist.png 3")
+    _assert_line_error(tree, list_file, 6, "does_not_exist.png", "does not exist")
+
+
+def test_missing_image_in_validation_list(tree: Path) -> None:
+    (tree / "validation" / "bus" / "0001.jpg").unlink()
+    list_file = tree / "validation" / "image_list.txt"
+    lineno = 2 * N_PER_CLASS + 2  # bus is class 2, second image
+    _assert_line_error(tree, list_file, lineno, "bus/0001.jpg", "does not exist")
+
+
+def test_empty_image_file_rejected_at_construction(tree: Path) -> None:
+    (tree / "train" / "horse" / "0000.png").write_bytes(b"")
+    list_file = _train_list(tree)
+    lineno = 4 * N_PER_CLASS + 1  # horse is class 4, first image
+    _assert_line_error(tree, list_file, lineno, "horse/0000.png", "empty (0 bytes)")
+
+
+def test_directory_as_image_path(tree: Path) -> None:
+    list_file = _break_line(tree, 1, "car 0")
+    _assert_line_error(tree, list_file, 1, "not a regular file")
+
+
+def test_empty_image_list(tree: Path) -> None:
+    list_file = tree / "validation" / "image_list.txt"
+    list_file.write_text("\n   \n\n", encoding="utf-8")
+    with pytest.raises(DataError) as exc_info:
+        load_visda_lists(tree)
+    msg = _one_line_message(exc_info)
+    assert msg == f"{list_file.absolute()}: image list has no entries"
+
+
+def test_class_without_training_images(tree: Path) -> None:
+    list_file = _train_list(tree)
+    lines = list_file.read_text(encoding="utf-8").splitlines()
+    kept = [ln for ln in lines if not ln.endswith(" 5") and not ln.endswith(" 9")]
+    assert len(kept) == len(lines) - 2 * N_PER_CLASS
+    _write_lines(list_file, kept)
+    with pytest.raises(DataError) as exc_info:
+        load_visda_lists(tree)
+    msg = _one_line_message(exc_info)
+    assert msg.startswith(f"{list_file.absolute()}: no training images for classes")
+    assert "5 (knife)" in msg and "9 (skateboard)" in msg
+    assert "4 (horse)" not in msg
+
+
+def test_class_missing_only_in_validation_is_fine(tree: Path) -> None:
+    list_file = tree / "validation" / "image_list.txt"
+    lines = list_file.read_text(encoding="utf-8").splitlines()
+    _write_lines(list_file, [ln for ln in lines if not ln.endswith(" 7")])
+    train, val = load_visda_lists(tree)
+    assert 7 not in val.labels and 7 in train.labels
+
+
+# --- corrupt images ----------------------------------------------------------------------------
+
+
+def test_corrupt_image_raises_on_access_and_verify(tree: Path) -> None:
+    bad = tree / "validation" / "truck" / "0000.jpg"
+    bad.write_bytes(b"this is not a jpeg at all \x00\x01\x02" * 10)
+    _, val = load_visda_lists(tree)  # non-empty, so it passes the cheap construction checks
+    index = val.paths.index(bad.absolute())
+    ds = ImageListDataset(val.paths, val.labels, visda_transforms(16, train=False))
+    ds[0]  # other images still load
+    with pytest.raises(DataError) as exc_info:
+        ds[index]
+    msg = _one_line_message(exc_info)
+    assert msg.startswith(f"{bad.absolute()}: cannot read image (")
+    with pytest.raises(DataError) as exc_info:
+        verify_images(ds)
+    assert _one_line_message(exc_info).startswith(f"{bad.absolute()}: cannot read image (")
+
+
+def test_truncated_image_detected(tree: Path) -> None:
+    bad = tree / "validation" / "plant" / "0001.jpg"
+    data = bad.read_bytes()
+    bad.write_bytes(data[: len(data) * 9 // 10])  # headers intact, entropy-coded data cut short
+    with Image.open(bad) as img:
+        img.verify()  # PIL's verify() alone does not notice: only a full decode does
+    _, val = load_visda_lists(tree)
+    ds = ImageListDataset(val.paths, val.labels, None)
+    with pytest.raises(DataError, match="cannot read image") as exc_info:
+        verify_images(ds)
+    assert str(bad.absolute()) in str(exc_info.value)
+    with pytest.raises(DataError, match="cannot read image"):
+        ds[val.paths.index(bad.absolute())]
+
+
+def test_dataset_length_mismatch() -> None:
+    with pytest.raises(ValueError):
+        ImageListDataset([Path("a.png")], [0, 1], None)

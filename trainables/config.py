@@ -1,0 +1,173 @@
+"""One configuration object for a fine-tuning run, and the named presets.
+
+The environment, the command line and the results files all read this dataclass: a results file
+records `dataclasses.asdict(config)`, so it says exactly what ran. Field docstrings double as
+`--help` text (see `field_docs`).
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import functools
+import inspect
+import textwrap
+from dataclasses import dataclass
+from typing import Any
+
+from trainables.errors import ConfigError
+
+DATASETS = ("digits", "visda")
+PROXIES = ("synthetic", "heldout_fonts", "real_fewshot")
+GUIDANCES = ("kl", "l2sp", "feature_l2")
+SCHEDULES = ("cosine", "constant")
+
+
+def _flag(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"--{_flag(name)} {value!r} is not one of: {', '.join(choices)}")
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Everything a syn-to-real fine-tuning run depends on, except the per-episode seed."""
+
+    dataset: str = "digits"
+    """Data: 'digits' (embedded benchmark: font-rendered digits -> scikit-learn's real digits) or
+    'visda' (any folder in the VisDA-17 layout, see --data-root)."""
+    data_root: str | None = None
+    """VisDA-layout root holding train/image_list.txt and validation/image_list.txt."""
+    model: str = "efficientnet_lite0"
+    """Backbone: efficientnet_lite0 (ImageNet weights in a pip package), resnet50, resnet101."""
+    weights: str | None = None
+    """Explicit ImageNet weights file (a state dict); default: the model's standard weights."""
+    pretrained: bool = True
+    """Start from ImageNet weights; false trains the same network from scratch."""
+    image_size: int = 32
+    """Input resolution in pixels."""
+    num_train: int = 2000
+    """Synthetic training images to render (digits only; VisDA uses its whole train list)."""
+    proxy: str = "synthetic"
+    """Proxy-validation split that feeds the reward: 'synthetic' (held-out renders, no real data),
+    'heldout_fonts' (renders from fonts unseen in training; digits only) or 'real_fewshot'
+    (a small labelled real subset, disjoint from the test split)."""
+    proxy_size: int = 500
+    """Images in the proxy-validation split (synthetic / heldout_fonts)."""
+    heldout_fonts: int = 4
+    """Fonts kept out of synthetic training, for the 'heldout_fonts' proxy (digits only)."""
+    fewshot_per_class: int = 10
+    """Real images per class reserved for the 'real_fewshot' proxy; always excluded from test."""
+    max_test: int = 0
+    """Cap on real test images, class-balanced (0 = the whole real test split)."""
+    data_seed: int = 0
+    """Seed of the benchmark itself (rendering, split membership); fixed across episodes."""
+    batch_size: int = 32
+    """SGD mini-batch size."""
+    eval_batch_size: int = 256
+    """Batch size for proxy-validation and test evaluation."""
+    iters_per_window: int = 25
+    """SGD iterations per window; the controller picks new rates once per window (one env step)."""
+    windows: int = 8
+    """Windows per fine-tuning run (env steps per episode)."""
+    base_lr: float = 0.01
+    """Base learning rate; a group's rate is base_lr x schedule(t) x its multiplier."""
+    schedule: str = "cosine"
+    """Base schedule over the run's iterations: 'cosine' or 'constant'."""
+    momentum: float = 0.9
+    """SGD momentum."""
+    weight_decay: float = 5e-4
+    """SGD weight decay."""
+    guidance: str = "kl"
+    """Regulariser toward the pretrained model: 'kl' (ASG proxy guidance on the ImageNet head),
+    'l2sp' (weight L2 to the pretrained weights) or 'feature_l2' (L2 to the teacher's features)."""
+    guidance_weight: float = 0.1
+    """Weight of the guidance term (0 = off)."""
+    flip_eval: bool = False
+    """Average predictions over horizontal flips at evaluation."""
+    num_workers: int = 0
+    """DataLoader worker processes (VisDA image decoding)."""
+    device: str = "auto"
+    """'auto' (CUDA when available), 'cpu' or 'cuda'."""
+
+    def __post_init__(self) -> None:
+        _check_choice("dataset", self.dataset, DATASETS)
+        _check_choice("proxy", self.proxy, PROXIES)
+        _check_choice("guidance", self.guidance, GUIDANCES)
+        _check_choice("schedule", self.schedule, SCHEDULES)
+        if self.dataset == "visda" and self.proxy == "heldout_fonts":
+            raise ConfigError("--proxy heldout_fonts needs --dataset digits (VisDA has no fonts)")
+        for name in ("image_size", "batch_size", "eval_batch_size", "iters_per_window", "windows"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{_flag(name)} must be >= 1, got {getattr(self, name)}")
+        if self.base_lr < 0 or self.guidance_weight < 0:
+            raise ConfigError("--base-lr and --guidance-weight must be >= 0")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"--device must be auto, cpu or cuda, got {self.device!r}")
+
+    @property
+    def total_iters(self) -> int:
+        return self.iters_per_window * self.windows
+
+    def replace(self, **overrides: Any) -> FinetuneConfig:
+        unknown = set(overrides) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ConfigError(f"unknown config field(s): {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **overrides)
+
+
+PRESETS: dict[str, FinetuneConfig] = {
+    # Seconds to build, well under a second per step on 2 CPU cores: tests and smoke runs.
+    "tiny": FinetuneConfig(
+        num_train=200,
+        proxy_size=100,
+        fewshot_per_class=5,
+        max_test=300,
+        batch_size=16,
+        eval_batch_size=128,
+        iters_per_window=2,
+        windows=3,
+    ),
+    # The embedded benchmark: about 3 epochs over 2000 renders per run, tens of seconds on a CPU.
+    "embedded": FinetuneConfig(),
+    # VisDA-17 with ResNet-101 at 224 px, as in the paper; needs --data-root and a GPU.
+    "visda": FinetuneConfig(
+        dataset="visda",
+        model="resnet101",
+        image_size=224,
+        proxy_size=2000,
+        batch_size=32,
+        eval_batch_size=128,
+        iters_per_window=500,
+        windows=20,
+        base_lr=0.01,
+        num_workers=8,
+    ),
+}
+
+
+def preset(name: str, **overrides: Any) -> FinetuneConfig:
+    """The named preset with keyword overrides applied."""
+    _check_choice("preset", name, tuple(PRESETS))
+    return PRESETS[name].replace(**overrides)
+
+
+@functools.cache
+def field_docs(cls: type) -> dict[str, str]:
+    """Attribute docstrings of a dataclass (the string literal under each field), by field name."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for node, after in zip(body, body[1:], strict=False):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(after.value.value.split())
+    return docs

@@ -1,0 +1,316 @@
+"""VisDA-17-style image lists: parsing, validation, datasets, transforms and a tiny test tree.
+
+Layout (any synthetic/real pair in this layout works)::
+
+    <root>/train/image_list.txt        synthetic renders, one "relative/path label" per line
+    <root>/validation/image_list.txt   real images, same format
+
+Paths are relative to the folder holding the ``image_list.txt``; each line is split on its last
+whitespace so paths may contain spaces; blank lines are ignored. Every problem with the input is
+reported as a :class:`~trainables.errors.DataError` with a one-line message naming the file (and
+the line of the list, where there is one).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from trainables.errors import ConfigError, DataError
+
+VISDA_CLASSES: tuple[str, ...] = (
+    "aeroplane",
+    "bicycle",
+    "bus",
+    "car",
+    "horse",
+    "knife",
+    "motorcycle",
+    "person",
+    "plant",
+    "skateboard",
+    "train",
+    "truck",
+)
+
+LIST_NAME = "image_list.txt"
+TRAIN_DIR = "train"
+VAL_DIR = "validation"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+_LABEL_RE = re.compile(r"[+-]?[0-9]+")
+
+
+def _layout_hint(root: Path) -> str:
+    return (
+        f"expected {root / TRAIN_DIR / LIST_NAME} (synthetic) and "
+        f"{root / VAL_DIR / LIST_NAME} (real), each line '<relative/path> <label>'"
+    )
+
+
+def _one_line(text: object) -> str:
+    """Collapse whitespace (including newlines) so an error message stays on one line."""
+    return " ".join(str(text).split())
+
+
+def _check_num_classes(num_classes: int) -> None:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ConfigError(f"num_classes must be a positive integer, got {num_classes!r}")
+
+
+def class_name(label: int, num_classes: int) -> str:
+    """Human-readable name of class ``label``: the VisDA name when there are 12 classes."""
+    if num_classes == len(VISDA_CLASSES) and 0 <= label < num_classes:
+        return VISDA_CLASSES[label]
+    return f"class_{label:02d}"
+
+
+@dataclass(frozen=True)
+class ImageList:
+    """A parsed image list: absolute image paths and their integer labels, in file order."""
+
+    list_file: Path
+    paths: tuple[Path, ...]
+    labels: tuple[int, ...]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def read_image_list(list_file: Path, num_classes: int) -> ImageList:
+    """Parse and check ``list_file``; every listed image must exist and be non-empty.
+
+    Raises:
+        DataError: the list is missing/unreadable/empty, or a line has no label, a non-integer
+            label, a label outside ``[0, num_classes)``, or names a missing or 0-byte file.
+    """
+    _check_num_classes(num_classes)
+    list_file = Path(list_file).absolute()
+    if not list_file.is_file():
+        what = "is not a file" if list_file.exists() else "not found"
+        raise DataError(f"{list_file}: image list {what}; {_layout_hint(list_file.parent.parent)}")
+    try:
+        text = list_file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{list_file}: image list is not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise DataError(f"{list_file}: cannot read image list ({exc.strerror})") from None
+
+    base = list_file.parent
+    paths: list[Path] = []
+    labels: list[int] = []
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        where = f"{list_file}:{lineno}"
+        parts = line.rsplit(maxsplit=1)
+        if len(parts) != 2:
+            raise DataError(f"{where}: expected '<path> <label>', got {line!r} (no label)")
+        rel, label_text = parts
+        if not _LABEL_RE.fullmatch(label_text):
+            raise DataError(f"{where}: label {label_text!r} is not an integer")
+        label = int(label_text)
+        if not 0 <= label < num_classes:
+            raise DataError(f"{where}: label {label} is outside [0, {num_classes})")
+        path = base / rel
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise DataError(f"{where}: image file {path} does not exist") from None
+        except OSError as exc:
+            raise DataError(f"{where}: cannot access image file {path} ({exc.strerror})") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise DataError(f"{where}: image path {path} is not a regular file")
+        if st.st_size == 0:
+            raise DataError(f"{where}: image file {path} is empty (0 bytes)")
+        paths.append(path)
+        labels.append(label)
+
+    if not paths:
+        raise DataError(f"{list_file}: image list has no entries")
+    return ImageList(list_file=list_file, paths=tuple(paths), labels=tuple(labels))
+
+
+def _load_rgb(path: Path) -> Image.Image:
+    """Open and fully decode ``path`` as RGB; any failure becomes a one-line DataError."""
+    try:
+        with Image.open(path) as img:
+            return img.convert("RGB")
+    except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, EOFError, ...
+        raise DataError(f"{path}: cannot read image ({_one_line(exc)})") from exc
+
+
+class ImageListDataset(Dataset):
+    """Map-style dataset over image files; items are ``(transform(rgb_image), label)``.
+
+    ``labels`` is kept as a ``torch.LongTensor`` (e.g. for class-balanced subsetting).
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        labels: Sequence[int],
+        transform: Callable | None,
+    ) -> None:
+        if len(paths) != len(labels):
+            raise ValueError(f"got {len(paths)} paths but {len(labels)} labels")
+        self.paths: tuple[Path, ...] = tuple(Path(p) for p in paths)
+        self.labels: torch.Tensor = torch.as_tensor(list(labels), dtype=torch.long)
+        self.transform = transform
+
+    @classmethod
+    def from_list(cls, image_list: ImageList, transform: Callable | None) -> ImageListDataset:
+        """Build a dataset from a parsed :class:`ImageList`."""
+        return cls(image_list.paths, image_list.labels, transform)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        path = self.paths[index]
+        img = _load_rgb(path)
+        out = self.transform(img) if self.transform is not None else img
+        return out, int(self.labels[index])
+
+
+def verify_images(dataset: ImageListDataset | ImageList, max_images: int | None = None) -> int:
+    """Decode images of ``dataset`` up front; raise DataError on the first unreadable one.
+
+    With ``max_images`` only that many images, spread evenly over the list, are checked.
+    Returns the number of images checked.
+    """
+    paths = dataset.paths
+    n = len(paths)
+    if max_images is not None:
+        if max_images < 0:
+            raise ConfigError(f"max_images must be >= 0, got {max_images}")
+        if max_images < n:
+            paths = [paths[i * n // max_images] for i in range(max_images)]
+    for path in paths:
+        try:
+            with Image.open(path) as img:
+                img.verify()
+        except Exception as exc:
+            raise DataError(f"{path}: cannot read image ({_one_line(exc)})") from exc
+        _load_rgb(path)  # verify() does not decode pixel data; a full decode catches truncation
+    return len(paths)
+
+
+def visda_transforms(image_size: int, train: bool) -> Callable:
+    """ImageNet-normalised transforms: random-resized crop + flip (train) or resize + centre crop.
+
+    The result maps a PIL image to a float tensor of shape ``(3, image_size, image_size)``.
+    """
+    from torchvision import transforms as T
+
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
+        raise ConfigError(f"image_size must be a positive integer, got {image_size!r}")
+    normalize = T.Normalize(IMAGENET_MEAN, IMAGENET_STD)
+    if train:
+        return T.Compose(
+            [
+                T.RandomResizedCrop(image_size, scale=(0.5, 1.0)),
+                T.RandomHorizontalFlip(),
+                T.ToTensor(),
+                normalize,
+            ]
+        )
+    return T.Compose(
+        [
+            T.Resize(int(image_size * 256 / 224)),
+            T.CenterCrop(image_size),
+            T.ToTensor(),
+            normalize,
+        ]
+    )
+
+
+def load_visda_lists(root: Path, num_classes: int = 12) -> tuple[ImageList, ImageList]:
+    """Read and check ``(synthetic train list, real validation list)`` under ``root``.
+
+    Besides the per-line checks of :func:`read_image_list`, every class ``0..num_classes-1``
+    must have at least one training image.
+    """
+    _check_num_classes(num_classes)
+    root = Path(root).absolute()
+    if not root.is_dir():
+        what = "dataset path is not a folder" if root.exists() else "dataset folder does not exist"
+        raise DataError(f"{root}: {what}; {_layout_hint(root)}")
+    lists = []
+    for sub in (TRAIN_DIR, VAL_DIR):
+        folder = root / sub
+        if not folder.is_dir():
+            raise DataError(f"{folder}: folder not found; {_layout_hint(root)}")
+        list_file = folder / LIST_NAME
+        if not list_file.is_file():
+            raise DataError(f"{list_file}: image list not found; {_layout_hint(root)}")
+        lists.append(read_image_list(list_file, num_classes))
+    train, val = lists
+
+    present = set(train.labels)
+    missing = [k for k in range(num_classes) if k not in present]
+    if missing:
+        names = ", ".join(f"{k} ({class_name(k, num_classes)})" for k in missing)
+        plural = "es" if len(missing) > 1 else ""
+        raise DataError(f"{train.list_file}: no training images for class{plural} {names}")
+    return train, val
+
+
+def _class_colour(label: int, num_classes: int) -> np.ndarray:
+    """A distinct, saturated RGB colour per class (hues evenly spaced)."""
+    h = 6.0 * label / num_classes
+    x = 1.0 - abs(h % 2.0 - 1.0)
+    sector = [(1, x, 0), (x, 1, 0), (0, 1, x), (0, x, 1), (x, 0, 1), (1, 0, x)][int(h) % 6]
+    value = 0.9 if label % 2 == 0 else 0.6  # alternate brightness so neighbours differ more
+    return np.array(sector, dtype=np.float64) * 255.0 * value
+
+
+def make_image_tree(
+    root: Path,
+    n_per_class: int,
+    num_classes: int = 12,
+    size: int = 32,
+    seed: int = 0,
+) -> Path:
+    """Write a tiny VisDA-layout tree of generated images and return ``root``.
+
+    Each class has its own colour; ``train/`` holds clean PNG "renders" (flat colour plus a
+    lighter square), ``validation/`` holds noisier JPEG "photos" of the same classes. Images
+    go to ``<split>/<class name>/<index>.<ext>``; the image lists are overwritten.
+    """
+    _check_num_classes(num_classes)
+    if n_per_class < 1:
+        raise ConfigError(f"n_per_class must be >= 1, got {n_per_class}")
+    if size < 8:
+        raise ConfigError(f"size must be >= 8, got {size}")
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    for split, ext, noise in ((TRAIN_DIR, "png", 6.0), (VAL_DIR, "jpg", 25.0)):
+        lines = []
+        for label in range(num_classes):
+            name = class_name(label, num_classes)
+            (root / split / name).mkdir(parents=True, exist_ok=True)
+            colour = _class_colour(label, num_classes)
+            for i in range(n_per_class):
+                pixels = np.broadcast_to(colour, (size, size, 3)).copy()
+                side = int(rng.integers(size // 4, size // 2 + 1))
+                y, x = rng.integers(0, size - side + 1, size=2)
+                pixels[y : y + side, x : x + side] = 0.5 * pixels[y : y + side, x : x + side] + 120
+                pixels += rng.normal(0.0, noise, size=pixels.shape)
+                image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+                rel = f"{name}/{i:04d}.{ext}"
+                image.save(root / split / rel)
+                lines.append(f"{rel} {label}\n")
+        (root / split / LIST_NAME).write_text("".join(lines), encoding="utf-8")
+    return root

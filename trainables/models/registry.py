@@ -1,0 +1,60 @@
+"""`build_model(name, ...)`: the one entry point from a `--model` flag to a `GroupedClassifier`."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from trainables.errors import ConfigError
+from trainables.models.efficientnet_lite import build_efficientnet_lite0
+from trainables.models.grouped import GroupedClassifier
+from trainables.models.resnet import build_resnet
+
+MODEL_NAMES: tuple[str, ...] = ("efficientnet_lite0", "resnet50", "resnet101")
+
+# Added to `seed` for the task head, so that its init does not depend on how much randomness
+# building the backbone used (pretrained or not, which architecture).
+_HEAD_SEED_OFFSET = 1_000_003
+
+
+@contextlib.contextmanager
+def _seeded(seed: int | None) -> Iterator[None]:
+    """Run the block under `torch.manual_seed(seed)`, restoring the global CPU RNG afterwards."""
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def build_model(
+    name: str,
+    num_classes: int,
+    pretrained: bool = True,
+    weights: str | Path | None = None,
+    seed: int | None = None,
+) -> GroupedClassifier:
+    """A classifier with ImageNet weights (default, or from the file `weights`) or random init.
+
+    `seed` makes the random parts reproducible (the task head; the whole network when
+    `pretrained=False`) without touching the global RNG. Models are built on the CPU.
+    Raises `ConfigError` for an unknown name and `WeightsError` for missing or bad weights.
+    """
+    if name not in MODEL_NAMES:
+        raise ConfigError(f"unknown --model '{name}'; choose from: {', '.join(MODEL_NAMES)}")
+    if num_classes < 1:
+        raise ConfigError(f"num_classes must be at least 1, got {num_classes}")
+    if weights is not None and not pretrained:
+        raise ConfigError("--weights was given but the model is to be randomly initialised")
+    with _seeded(seed):
+        if name == "efficientnet_lite0":
+            model: GroupedClassifier = build_efficientnet_lite0(num_classes, pretrained, weights)
+        else:
+            model = build_resnet(name, num_classes, pretrained, weights)
+    with _seeded(None if seed is None else seed + _HEAD_SEED_OFFSET):
+        model.task_head.reset_parameters()
+    return model

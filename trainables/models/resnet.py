@@ -1,0 +1,94 @@
+"""torchvision ResNet-50 / ResNet-101 with ASG's seven layer groups.
+
+Groups, as in ASG: conv1, bn1, layer1, layer2, layer3, layer4 and head (the new task head). The
+pretrained ImageNet classifier `fc` becomes the frozen `imagenet_head` (see `grouped`).
+
+Default weights come from torchvision's weights API, which reads the torch hub cache
+`<torch.hub.get_dir()>/checkpoints/<file>`; the file is looked for first so that a missing one is a
+clear `WeightsError` rather than a download attempt.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+import torchvision
+from torch import Tensor, nn
+from torchvision.models import ResNet50_Weights, ResNet101_Weights
+
+from trainables.errors import WeightsError
+from trainables.models.grouped import GroupedClassifier, load_checked, read_state_dict
+
+RESNET_GROUPS = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "head")
+
+_ARCHS = {
+    "resnet50": (torchvision.models.resnet50, ResNet50_Weights.IMAGENET1K_V1),
+    "resnet101": (torchvision.models.resnet101, ResNet101_Weights.IMAGENET1K_V1),
+}
+
+
+class ResNetClassifier(GroupedClassifier):
+    group_names = RESNET_GROUPS
+
+    def __init__(self, backbone: torchvision.models.ResNet, num_classes: int, name: str) -> None:
+        imagenet_head = backbone.fc
+        backbone.fc = nn.Identity()  # the backbone now returns pooled features [B, 2048]
+        super().__init__(imagenet_head, num_classes)
+        self.name = name
+        self.backbone = backbone
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        return self.backbone(x)
+
+    def _group_modules(self) -> dict[str, list[nn.Module]]:
+        b = self.backbone
+        return {
+            "conv1": [b.conv1],
+            "bn1": [b.bn1],
+            "layer1": [b.layer1],
+            "layer2": [b.layer2],
+            "layer3": [b.layer3],
+            "layer4": [b.layer4],
+            "head": [self.task_head],
+        }
+
+
+def default_weights_file(name: str) -> Path:
+    """Where torchvision's weights API looks for `name`'s ImageNet weights (torch hub cache)."""
+    _, weights = _ARCHS[name]
+    filename = os.path.basename(urlparse(weights.url).path)
+    return Path(torch.hub.get_dir()) / "checkpoints" / filename
+
+
+def _load_default(net: nn.Module, name: str) -> None:
+    _, weights = _ARCHS[name]
+    path = default_weights_file(name)
+    if not path.is_file():
+        raise WeightsError(
+            f"ImageNet weights for {name} not found: put {path.name} ({weights.url}) "
+            f"in the folder {path.parent}, or pass --weights FILE"
+        )
+    try:
+        state = weights.get_state_dict(progress=False, check_hash=True)
+    except Exception as e:  # corrupt or truncated cache file
+        detail = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise WeightsError(f"cannot read weights file {path}: {detail}") from e
+    load_checked(net, state, str(path), name)
+
+
+def build_resnet(
+    name: str, num_classes: int, pretrained: bool = True, weights: str | Path | None = None
+) -> ResNetClassifier:
+    """`name` is "resnet50" or "resnet101"; `weights` is a torchvision-layout state dict file."""
+    constructor, _ = _ARCHS[name]
+    net = constructor(weights=None)  # random init; overwritten below when pretrained
+    if weights is not None:
+        load_checked(net, read_state_dict(weights), str(weights), name)
+    elif pretrained:
+        _load_default(net, name)
+    model = ResNetClassifier(net, num_classes, name)
+    model.set_bn_momentum()
+    return model

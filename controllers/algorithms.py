@@ -101,6 +101,8 @@ def build_algo_config(
             delay_between_env_runner_restarts_s=1.0,
         )
         .debugging(seed=seed)
+        # Off-policy defaults ask for 100-1000 env steps per iteration: far too many windows.
+        .reporting(min_sample_timesteps_per_iteration=batch, min_time_s_per_iteration=0)
     )
     model = DefaultModelConfig(fcnet_hiddens=[64, 64])
     if use_lstm:  # ASG's policy was recurrent; one sequence = one fine-tuning run

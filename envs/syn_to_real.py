@@ -55,12 +55,14 @@ class SynToRealEnv(gym.Env):
         diverge_penalty: float = -1.0,
         report_test: bool = True,
         report_timing: bool = False,
-        config: FinetuneConfig | None = None,
+        config: FinetuneConfig | dict[str, Any] | None = None,
         **overrides: Any,
     ) -> None:
         """Build from a preset ('tiny', 'embedded', 'visda') with FinetuneConfig field overrides,
         or from a complete `config`. `report_timing` adds wall times to `info`; it is off by
         default because timings make `info` differ between identical runs."""
+        if isinstance(config, dict):
+            config = FinetuneConfig(**config)
         self.cfg = config.replace(**overrides) if config else config_lib.preset(preset, **overrides)
         self.action_encoding = action_encoding
         self.diverge_penalty = float(diverge_penalty)
@@ -98,6 +100,23 @@ class SynToRealEnv(gym.Env):
         self._proxy_acc = self._initial_proxy_acc = acc
         self._last_obs = self._observe(math.log(self.run.splits.num_classes), 0.0, acc)
         return self._last_obs, {"proxy_acc": acc, "run_seed": run_seed}
+
+    def get_state(self) -> dict[str, Any]:
+        """Mid-episode state for checkpointing (see FinetuneRun.state_dict)."""
+        return {
+            "run": self.run.state_dict(),
+            "proxy_acc": self._proxy_acc,
+            "initial_proxy_acc": self._initial_proxy_acc,
+            "last_obs": self._last_obs,
+        }
+
+    def set_state(self, state: dict[str, Any]) -> np.ndarray:
+        """Continue an episode saved by `get_state`; returns its last observation."""
+        self.run.load_state_dict(state["run"])
+        self._proxy_acc = state["proxy_acc"]
+        self._initial_proxy_acc = state["initial_proxy_acc"]
+        self._last_obs = np.asarray(state["last_obs"], dtype=np.float32)
+        return self._last_obs
 
     def step(self, action) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         mult = actions.to_multipliers(self.action_encoding, action, self.run.num_groups)

@@ -73,7 +73,7 @@ class FinetuneConfig:
     """SGD iterations per window; the controller picks new rates once per window (one env step)."""
     windows: int = 8
     """Windows per fine-tuning run (env steps per episode)."""
-    base_lr: float = 0.01
+    base_lr: float = 0.03
     """Base learning rate; a group's rate is base_lr x schedule(t) x its multiplier."""
     schedule: str = "cosine"
     """Base schedule over the run's iterations: 'cosine' or 'constant'."""

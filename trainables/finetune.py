@@ -98,6 +98,7 @@ class FinetuneRun:
     def reset(self, seed: int) -> None:
         """Start a new run from the pretrained weights; `seed` fixes head init and data order."""
         torch.manual_seed(seed)
+        self._seed = seed
         self.model.load_state_dict(self._initial_state)
         if self.cfg.pretrained:
             self.model.task_head.reset_parameters()
@@ -149,6 +150,30 @@ class FinetuneRun:
     def head_weight_stats(self) -> tuple[float, float]:
         w = self.model.task_head.weight.detach()
         return w.mean().item(), w.std().item()
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue this run: weights, optimizer, position, RNG."""
+        if self.optimizer is None:
+            raise RuntimeError("call reset(seed) before state_dict")
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "iteration": self.iteration,
+            "seed": self._seed,
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue a run saved by `state_dict`. The data order restarts from a stream seeded by
+        (seed, iteration), so a resumed run is reproducible but not bit-identical to one that
+        never stopped."""
+        self.reset(int(state["seed"]))
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])  # type: ignore[union-attr]
+        self.iteration = int(state["iteration"])
+        torch.set_rng_state(state["torch_rng"])
+        gen = torch.Generator().manual_seed(self._seed * 1_000_003 + self.iteration)
+        self._batches = infinite_batches(partial(_train_loader, self.splits.train, self.cfg), gen)
 
     def model_is_finite(self) -> bool:
         return all(

@@ -9,7 +9,7 @@ from trainables.models.grouped import (
     ModelOutput,
     imagenet_normalization,
 )
-from trainables.models.registry import MODEL_NAMES, build_model
+from trainables.models.registry import MODEL_GROUPS, MODEL_NAMES, build_model
 from trainables.models.resnet import RESNET_GROUPS, ResNetClassifier, default_weights_file
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "EFFICIENTNET_GROUPS",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "MODEL_GROUPS",
     "MODEL_NAMES",
     "RESNET_GROUPS",
     "EfficientNetLiteClassifier",

@@ -9,11 +9,16 @@ from pathlib import Path
 import torch
 
 from trainables.errors import ConfigError
-from trainables.models.efficientnet_lite import build_efficientnet_lite0
+from trainables.models.efficientnet_lite import EFFICIENTNET_GROUPS, build_efficientnet_lite0
 from trainables.models.grouped import GroupedClassifier
-from trainables.models.resnet import build_resnet
+from trainables.models.resnet import RESNET_GROUPS, build_resnet
 
-MODEL_NAMES: tuple[str, ...] = ("efficientnet_lite0", "resnet50", "resnet101")
+MODEL_GROUPS: dict[str, tuple[str, ...]] = {
+    "efficientnet_lite0": EFFICIENTNET_GROUPS,
+    "resnet50": RESNET_GROUPS,
+    "resnet101": RESNET_GROUPS,
+}
+MODEL_NAMES: tuple[str, ...] = tuple(MODEL_GROUPS)
 
 # Added to `seed` for the task head, so that its init does not depend on how much randomness
 # building the backbone used (pretrained or not, which architecture).

@@ -1,0 +1,37 @@
+"""RLlib callback: the fine-tuning signals a user watches, as custom metrics.
+
+They land under `env_runners/asg/...` in every training result, so Tune's progress table,
+TensorBoard and the Ray dashboard all show them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from ray.rllib.callbacks.callbacks import RLlibCallback
+
+
+class ASGMetricsCallback(RLlibCallback):
+    def on_episode_end(self, *, episode, metrics_logger=None, **kwargs) -> None:
+        if metrics_logger is None:
+            return
+        infos = [i for i in episode.get_infos() if "multipliers" in i]
+        if not infos:
+            return
+        last = infos[-1]
+
+        def log(key: str, value: float, reduce: str = "mean") -> None:
+            if value is not None and math.isfinite(value):
+                metrics_logger.log_value(f"asg/{key}", float(value), reduce=reduce, window=20)
+
+        log("proxy_acc", last.get("proxy_acc"))
+        log("proxy_gain", last.get("proxy_gain"))
+        log("test_acc", last.get("test_acc"))
+        log("diverged", float(last.get("diverged", False)))
+        log("window_seconds", np.mean([i.get("window_seconds", math.nan) for i in infos]))
+        for group in last["multipliers"]:
+            log(f"multiplier/{group}", np.mean([i["multipliers"][group] for i in infos]))
+        if torch.cuda.is_available():
+            log("peak_gpu_mem_mib", torch.cuda.max_memory_allocated() / 2**20, reduce="max")

@@ -1,0 +1,69 @@
+"""Drive one fine-tuning run (one env episode) with any controller and summarise it."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from controllers.baselines import Policy
+from envs.syn_to_real import SynToRealEnv
+
+
+@dataclass
+class EpisodeResult:
+    method: str
+    seed: int
+    test_acc: float
+    """Real-target mean per-class accuracy at the end of the run (reporting only)."""
+    test_overall_acc: float
+    proxy_acc: float
+    """Final proxy-validation mean per-class accuracy."""
+    initial_proxy_acc: float
+    episode_return: float
+    diverged: bool
+    wall_s: float
+    multipliers: list[dict[str, float]] = field(default_factory=list)
+    """The per-group multipliers applied at each window: the policy's behaviour."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_episode(
+    env: SynToRealEnv,
+    policy: Policy,
+    seed: int,
+    method: str,
+    on_window: Callable[[int, dict[str, Any]], None] | None = None,
+) -> EpisodeResult:
+    """One full fine-tuning run from the pretrained weights, with `policy` picking the rates."""
+    if policy.action_encoding != env.action_encoding:
+        raise ValueError(f"policy emits {policy.action_encoding}, env takes {env.action_encoding}")
+    t0 = time.perf_counter()
+    obs, info0 = env.reset(seed=seed)
+    policy.reset(seed)
+    total, done, window, info = 0.0, False, 0, {}
+    schedule = []
+    while not done:
+        obs, reward, terminated, truncated, info = env.step(policy.act(obs))
+        total += reward
+        done = terminated or truncated
+        schedule.append(info["multipliers"])
+        if on_window is not None:
+            on_window(window, info)
+        window += 1
+    return EpisodeResult(
+        method=method,
+        seed=seed,
+        test_acc=info.get("test_acc", math.nan),
+        test_overall_acc=info.get("test_overall_acc", math.nan),
+        proxy_acc=info["proxy_acc"],
+        initial_proxy_acc=info0["proxy_acc"],
+        episode_return=total,
+        diverged=bool(info["diverged"]),
+        wall_s=time.perf_counter() - t0,
+        multipliers=schedule,
+    )

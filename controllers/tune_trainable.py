@@ -1,0 +1,94 @@
+"""Ray Tune function trainable: one fine-tuning run driven by a named controller.
+
+It reports proxy-validation accuracy and the applied multipliers after every window and saves a
+checkpoint with each report, so a restored trial continues mid-run. The real test accuracy is
+reported once, with the last window (`done=True`).
+"""
+
+from __future__ import annotations
+
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from controllers.baselines import FixedPolicy, Policy, make_baseline
+from controllers.policy_from_checkpoint import RLModulePolicy
+from envs.syn_to_real import SynToRealEnv
+from trainables.config import FinetuneConfig
+
+STATE_FILE = "controller_run.pkl"
+
+
+def make_policy(config: dict[str, Any], env: SynToRealEnv) -> Policy:
+    """The trial's controller: `{"baseline": name}`, `{"checkpoint": path}` (a trained RLlib
+    policy) or `{"pbt": True}` (fixed multipliers `config["pbt_multipliers"]`, which Tune's PBT
+    scheduler mutates between windows)."""
+    controller = config["controller"]
+    if "checkpoint" in controller:
+        return RLModulePolicy(controller["checkpoint"], env.action_space, env.observation_space)
+    if controller.get("pbt"):
+        return FixedPolicy([float(config["pbt_multipliers"][g]) for g in env.group_names])
+    return make_baseline(controller["baseline"], len(env.group_names))
+
+
+def controller_trainable(config: dict[str, Any]) -> None:
+    """Tune config keys: finetune (FinetuneConfig as a dict), controller (see make_policy; its
+    optional action_encoding, default multidiscrete), seed."""
+    cfg = FinetuneConfig(**config["finetune"])
+    env = SynToRealEnv(
+        config=cfg,
+        action_encoding=config["controller"].get("action_encoding", "multidiscrete"),
+        report_timing=True,
+    )
+    policy = make_policy(config, env)
+    seed = int(config["seed"])
+
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as d:
+            saved = pickle.loads((Path(d) / STATE_FILE).read_bytes())
+        obs = env.set_state(saved["env"])
+        policy.reset(seed)
+        if saved.get("policy") is not None:
+            policy.__dict__.update(saved["policy"])
+        window, total = saved["window"], saved["return"]
+    else:
+        obs, _ = env.reset(seed=seed)
+        policy.reset(seed)
+        window, total = 0, 0.0
+
+    done = False
+    while not done:
+        obs, reward, terminated, truncated, info = env.step(policy.act(obs))
+        total += reward
+        window += 1
+        done = terminated or truncated
+        metrics = {
+            "window": window,
+            "proxy_acc": info["proxy_acc"],
+            "reward": reward,
+            "episode_return": total,
+            "diverged": info["diverged"],
+            "window_seconds": info["window_seconds"],
+            "done": done,
+            **{f"multiplier/{k}": v for k, v in info["multipliers"].items()},
+        }
+        if done:
+            metrics |= {k: info[k] for k in ("test_acc", "test_overall_acc") if k in info}
+        with tempfile.TemporaryDirectory() as d:
+            state = {
+                "env": env.get_state() if not done else None,
+                "policy": _policy_state(policy),
+                "window": window,
+                "return": total,
+            }
+            (Path(d) / STATE_FILE).write_bytes(pickle.dumps(state))
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
+
+
+def _policy_state(policy: Policy) -> dict[str, Any] | None:
+    rng = getattr(policy, "_rng", None)
+    return {"_rng": rng} if rng is not None else None

@@ -1,0 +1,70 @@
+"""Command-line plumbing shared by the scripts: FinetuneConfig flags and one-line errors.
+
+Every FinetuneConfig field becomes a flag (`image_size` -> `--image-size`) whose help text is the
+field's docstring and whose default is the chosen preset's value, so `--preset X --help` shows
+exactly what would run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Callable, Sequence
+
+from trainables.config import PRESETS, FinetuneConfig, field_docs
+from trainables.errors import ASGError
+
+
+def preset_from_argv(argv: Sequence[str] | None, default: str = "embedded") -> str:
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--preset", default=default)
+    name = pre.parse_known_args(argv)[0].preset
+    if name not in PRESETS:
+        raise ASGError(f"unknown --preset {name!r}; choose from: {', '.join(PRESETS)}")
+    return name
+
+
+def add_preset_flag(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument(
+        "--preset",
+        choices=tuple(PRESETS),
+        default=default,
+        help="named configuration: tiny (smoke tests, minutes), embedded (the offline digits "
+        "benchmark), visda (VisDA-17 with ResNet-101, needs --data-root and a GPU)",
+    )
+
+
+def add_config_args(parser: argparse.ArgumentParser, defaults: FinetuneConfig) -> None:
+    docs = field_docs(FinetuneConfig)
+    group = parser.add_argument_group("fine-tuning run (defaults from --preset)")
+    for f in dataclasses.fields(FinetuneConfig):
+        value = getattr(defaults, f.name)
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f"{docs.get(f.name, '')} (default: {value})"
+        if isinstance(value, bool):
+            group.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=value, help=help_text
+            )
+        else:
+            kind = {int: int, float: float}.get(type(value), str)
+            group.add_argument(
+                flag, type=kind, default=value, help=help_text, metavar=f.name.upper()
+            )
+
+
+def config_from_args(args: argparse.Namespace) -> FinetuneConfig:
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(FinetuneConfig)}
+    return FinetuneConfig(**values)
+
+
+def run_main(main: Callable[[], int | None]) -> None:
+    """Run `main`; a user-fixable error prints one line and exits 2, Ctrl-C exits 130."""
+    try:
+        sys.exit(main() or 0)
+    except ASGError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -36,8 +36,9 @@ def make_policy(config: dict[str, Any], env: SynToRealEnv) -> Policy:
 
 def controller_trainable(config: dict[str, Any]) -> None:
     """Tune config keys: finetune (FinetuneConfig as a dict), controller (see make_policy; its
-    optional action_encoding, default multidiscrete), seed."""
-    cfg = FinetuneConfig(**config["finetune"])
+    optional action_encoding, default multidiscrete, and finetune, overrides for this
+    controller's runs), seed."""
+    cfg = FinetuneConfig(**{**config["finetune"], **config["controller"].get("finetune", {})})
     env = SynToRealEnv(
         config=cfg,
         action_encoding=config["controller"].get("action_encoding", "multidiscrete"),

@@ -118,7 +118,7 @@ def start_ray(pipe: PipelineConfig) -> None:
 
     if pipe.address:
         try:
-            ray.init(address=pipe.address, log_to_driver=False)
+            ctx = ray.init(address=pipe.address, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ConfigError(f"--address {pipe.address}: cannot reach Ray ({first})") from None
@@ -126,7 +126,7 @@ def start_ray(pipe: PipelineConfig) -> None:
         # The algorithm's own process mostly waits on its runners: give it a logical CPU of
         # its own so N runners fit on an N-core machine.
         need = pipe.num_env_runners * pipe.cpus_per_env_runner + 1
-        ray.init(
+        ctx = ray.init(
             num_cpus=max(os.cpu_count() or 1, int(need + 0.999)),
             include_dashboard=True,
             dashboard_host=pipe.dashboard_host,
@@ -142,33 +142,9 @@ def start_ray(pipe: PipelineConfig) -> None:
             f"{pipe.gpus_per_env_runner} GPU) needs {want_cpu:g} CPUs and {want_gpu:g} GPUs; "
             f"the cluster has {cpus:g} CPUs and {gpus:g} GPUs"
         )
-    url = ray.get_runtime_context().dashboard_url if hasattr(ray, "get_runtime_context") else ""
-    print(
-        f"[asg] Ray up: {cpus:g} CPUs, {gpus:g} GPUs; dashboard: http://{url}"
-        if url
-        else f"[asg] Ray up: {cpus:g} CPUs, {gpus:g} GPUs",
-        flush=True,
-    )
-
-
-def _tuner(trainable, storage: Path, name: str, resume: bool, **kwargs):
-    from ray import tune
-
-    path = storage / name
-    if resume and tune.Tuner.can_restore(str(path)):
-        print(f"[asg] resuming {name} from {path}", flush=True)
-        return tune.Tuner.restore(
-            str(path),
-            trainable,
-            resume_unfinished=True,
-            resume_errored=True,
-            param_space=kwargs.get("param_space"),
-        )
-    if path.exists() and any(path.iterdir()):
-        raise ConfigError(
-            f"{path} already holds a run: pass --resume to continue it, or another --output-dir"
-        )
-    return tune.Tuner(trainable, **kwargs)
+    url = getattr(ctx, "dashboard_url", None)
+    where = f"; dashboard: http://{url}" if url else ""
+    print(f"[asg] Ray up: {cpus:g} CPUs, {gpus:g} GPUs{where}", flush=True)
 
 
 def meta_train(pipe: PipelineConfig, cfg: FinetuneConfig, storage: Path) -> Path:
@@ -177,6 +153,7 @@ def meta_train(pipe: PipelineConfig, cfg: FinetuneConfig, storage: Path) -> Path
 
     from controllers.algorithms import Resources, build_algo_config
     from controllers.callbacks import ASGMetricsCallback
+    from controllers.tune_runs import make_tuner, progress_callback
 
     algo_config = build_algo_config(
         pipe.algo,
@@ -189,7 +166,7 @@ def meta_train(pipe: PipelineConfig, cfg: FinetuneConfig, storage: Path) -> Path
         use_lstm=pipe.use_lstm,
         callbacks=ASGMetricsCallback,
     )
-    tuner = _tuner(
+    tuner = make_tuner(
         pipe.algo,
         storage,
         "meta_train",
@@ -203,7 +180,8 @@ def meta_train(pipe: PipelineConfig, cfg: FinetuneConfig, storage: Path) -> Path
                 checkpoint_frequency=1, checkpoint_at_end=True, num_to_keep=3
             ),
             failure_config=tune.FailureConfig(max_failures=3),
-            verbose=1,
+            callbacks=[progress_callback()],
+            verbose=0,
         ),
     )
     result = tuner.fit()[0]
@@ -212,128 +190,32 @@ def meta_train(pipe: PipelineConfig, cfg: FinetuneConfig, storage: Path) -> Path
     return Path(result.checkpoint.path)
 
 
-def evaluate_controllers(
+def evaluate(
     pipe: PipelineConfig,
     cfg: FinetuneConfig,
     storage: Path,
-    policy_checkpoint: Path | None,
+    policy_checkpoint: Path,
     encoding: str,
 ) -> list[dict[str, Any]]:
-    """Fresh fine-tuning runs per controller and seed, as parallel Tune trials."""
-    from ray import tune
+    """The learned policy and the baselines, each on fresh fine-tuning runs over the seeds."""
+    from controllers.tune_runs import TrialResources, run_controllers, run_pbt
 
-    from controllers.tune_trainable import controller_trainable
-
-    controllers: list[dict[str, Any]] = []
-    if policy_checkpoint is not None:
-        controllers.append(
-            {
-                "method": f"learned ({pipe.algo})",
-                "checkpoint": str(policy_checkpoint),
-                "action_encoding": encoding,
-            }
-        )
-    names = [b for b in pipe.baselines.split(",") if b]
-    controllers += [{"method": b, "baseline": b} for b in names if b != "pbt"]
+    resources = TrialResources(
+        pipe.cpus_per_env_runner, pipe.gpus_per_env_runner, pipe.num_env_runners
+    )
     seeds = [EVAL_SEED_BASE + i for i in range(pipe.seeds)]
-    resources = {"cpu": pipe.cpus_per_env_runner, "gpu": pipe.gpus_per_env_runner}
-    trainable = tune.with_resources(controller_trainable, resources)
-    runs: list[dict[str, Any]] = []
-    if controllers:
-        tuner = _tuner(
-            trainable,
-            storage,
-            "evaluate",
-            pipe.resume,
-            param_space={
-                "finetune": dataclasses.asdict(cfg),
-                "controller": tune.grid_search(controllers),
-                "seed": tune.grid_search(seeds),
-            },
-            tune_config=tune.TuneConfig(max_concurrent_trials=pipe.num_env_runners),
-            run_config=_trial_run_config(storage, "evaluate"),
-        )
-        runs += _collect(tuner.fit())
+    names = [b for b in pipe.baselines.split(",") if b]
+    controllers = [
+        {
+            "method": f"learned ({pipe.algo})",
+            "checkpoint": str(policy_checkpoint),
+            "action_encoding": encoding,
+        }
+    ]
+    controllers += [{"method": b, "baseline": b} for b in names if b != "pbt"]
+    runs = run_controllers(controllers, seeds, cfg, storage, "evaluate", resources, pipe.resume)
     if "pbt" in names:
-        runs += _run_pbt(pipe, cfg, storage, trainable, seeds)
-    return runs
-
-
-def _trial_run_config(storage: Path, name: str):
-    from ray import tune
-
-    return tune.RunConfig(
-        name=name,
-        storage_path=str(storage),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-        failure_config=tune.FailureConfig(max_failures=3),
-        verbose=1,
-    )
-
-
-def _run_pbt(pipe, cfg, storage, trainable, seeds) -> list[dict[str, Any]]:
-    from ray import tune
-    from ray.tune.schedulers import PopulationBasedTraining
-
-    from envs.actions import LEVELS
-    from trainables.models import MODEL_GROUPS
-
-    levels = [float(x) for x in LEVELS]
-    groups = MODEL_GROUPS[cfg.model]
-    pbt = PopulationBasedTraining(
-        time_attr="training_iteration",  # one iteration = one window
-        perturbation_interval=max(1, cfg.windows // 4),
-        hyperparam_mutations={"pbt_multipliers": {g: levels for g in groups}},
-        seed=0,
-    )
-    tuner = _tuner(
-        trainable,
-        storage,
-        "pbt",
-        pipe.resume,
-        param_space={
-            "finetune": dataclasses.asdict(cfg),
-            "controller": {"method": "pbt", "pbt": True},
-            "pbt_multipliers": {g: tune.choice(levels) for g in groups},
-            "seed": tune.choice(seeds),
-        },
-        tune_config=tune.TuneConfig(
-            scheduler=pbt,
-            metric="proxy_acc",
-            mode="max",
-            num_samples=pipe.pbt_population,
-            max_concurrent_trials=pipe.num_env_runners,
-        ),
-        run_config=_trial_run_config(storage, "pbt"),
-    )
-    return _collect(tuner.fit())
-
-
-def _collect(grid) -> list[dict[str, Any]]:
-    runs = []
-    for result in grid:
-        if result.error or not result.metrics or not result.metrics.get("done"):
-            print(f"[asg] trial failed or unfinished: {result.path}: {result.error}", flush=True)
-            continue
-        m, conf = result.metrics, result.config
-        df = result.metrics_dataframe
-        mult_cols = [c for c in df.columns if c.startswith("multiplier/")]
-        schedule = [
-            {c.split("/", 1)[1]: float(row[c]) for c in mult_cols} for _, row in df.iterrows()
-        ]
-        runs.append(
-            {
-                "method": conf["controller"]["method"],
-                "seed": conf["seed"],
-                "test_acc": float(m["test_acc"]) if "test_acc" in m else float("nan"),
-                "test_overall_acc": float(m.get("test_overall_acc", float("nan"))),
-                "proxy_acc": float(m["proxy_acc"]),
-                "episode_return": float(m["episode_return"]),
-                "diverged": bool(m["diverged"]),
-                "wall_s": float(m.get("time_total_s", float("nan"))),
-                "multipliers": schedule,
-            }
-        )
+        runs += run_pbt(cfg, storage, resources, pipe.pbt_population, seeds, pipe.resume)
     return runs
 
 
@@ -380,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{pipe.seeds} seeds",
         flush=True,
     )
-    runs = evaluate_controllers(pipe, cfg, storage, checkpoint, encoding)
+    runs = evaluate(pipe, cfg, storage, checkpoint, encoding)
 
     from experiments.report import markdown_table, plot_schedules, summarise, write_json
 

@@ -1,0 +1,206 @@
+"""Running controllers as Ray Tune experiments: parallel trials, PBT, resume, readable progress.
+
+Each experiment lives under `<storage>/<name>`. With `resume=True` an interrupted experiment is
+restored from Tune's state and its trials' last checkpoints; without it, an existing experiment
+folder is an error rather than something silently mixed into.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+from ray.tune.schedulers import PopulationBasedTraining
+
+from controllers.tune_trainable import controller_trainable
+from envs.actions import LEVELS
+from trainables.config import FinetuneConfig
+from trainables.errors import ConfigError
+from trainables.models import MODEL_GROUPS
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialResources:
+    cpus: float = 1
+    gpus: float = 0
+    concurrency: int = 2
+    """Trials run at once."""
+
+
+class _Progress(tune.Callback):
+    """One line per reported result instead of Tune's full status tables."""
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        print(f"[asg] {progress_line(trial.config, result)}", flush=True)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        print(f"[asg] trial {trial.trial_id} failed; see {trial.local_path}", flush=True)
+
+
+def progress_callback() -> tune.Callback:
+    return _Progress()
+
+
+def progress_line(config: dict[str, Any], result: dict[str, Any]) -> str:
+    nan = math.nan
+    env = result.get("env_runners", {})
+    if "num_episodes_lifetime" in env:  # an RLlib training iteration
+        asg = {k.split("/", 1)[1]: v for k, v in env.items() if k.startswith("asg/")}
+        return (
+            f"meta-train iter {result['training_iteration']}: "
+            f"{int(env['num_episodes_lifetime'])} runs, "
+            f"return {env.get('episode_return_mean', nan):+.3f}, "
+            f"proxy acc {asg.get('proxy_acc', nan):.3f}, "
+            f"real acc {asg.get('test_acc', nan):.3f}, {result.get('time_total_s', nan):.0f}s"
+        )
+    method = config.get("controller", {}).get("method", "?")
+    line = (
+        f"{method} seed {config.get('seed')} window {result.get('window')}: "
+        f"proxy acc {result.get('proxy_acc', nan):.3f}"
+    )
+    if result.get("done"):
+        line += f", real test acc {result.get('test_acc', nan):.3f} (done)"
+    return line
+
+
+def make_tuner(trainable, storage: Path, name: str, resume: bool, **kwargs) -> tune.Tuner:
+    """A new Tuner, or the interrupted one restored when `resume` and its state exists."""
+    path = storage / name
+    if resume and tune.Tuner.can_restore(str(path)):
+        print(f"[asg] resuming {name} from {path}", flush=True)
+        return tune.Tuner.restore(
+            str(path),
+            trainable,
+            resume_unfinished=True,
+            resume_errored=True,
+            param_space=kwargs.get("param_space"),
+        )
+    if path.exists() and any(path.iterdir()):
+        raise ConfigError(
+            f"{path} already holds a run: pass --resume to continue it, or another --output-dir"
+        )
+    return tune.Tuner(trainable, **kwargs)
+
+
+def trial_run_config(storage: Path, name: str, keep: int | None = 2) -> tune.RunConfig:
+    return tune.RunConfig(
+        name=name,
+        storage_path=str(storage),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=keep),
+        failure_config=tune.FailureConfig(max_failures=3),
+        callbacks=[progress_callback()],
+        verbose=0,
+    )
+
+
+def run_controllers(
+    controllers: list[dict[str, Any]],
+    seeds: list[int],
+    cfg: FinetuneConfig,
+    storage: Path,
+    name: str,
+    resources: TrialResources,
+    resume: bool = False,
+) -> list[dict[str, Any]]:
+    """One fresh fine-tuning run per (controller, seed), as parallel Tune trials.
+
+    A controller is a dict with a `method` label plus what `make_policy` takes, and optionally
+    `finetune`: FinetuneConfig overrides for that method (e.g. guidance off).
+    """
+    trainable = tune.with_resources(
+        controller_trainable, {"cpu": resources.cpus, "gpu": resources.gpus}
+    )
+    tuner = make_tuner(
+        trainable,
+        storage,
+        name,
+        resume,
+        param_space={
+            "finetune": dataclasses.asdict(cfg),
+            "controller": tune.grid_search(controllers),
+            "seed": tune.grid_search(seeds),
+        },
+        tune_config=tune.TuneConfig(max_concurrent_trials=resources.concurrency),
+        run_config=trial_run_config(storage, name),
+    )
+    return collect(tuner.fit())
+
+
+def run_pbt(
+    cfg: FinetuneConfig,
+    storage: Path,
+    resources: TrialResources,
+    population: int,
+    seeds: list[int],
+    resume: bool = False,
+    name: str = "pbt",
+    method: str = "pbt",
+    finetune: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Population-based training over the per-group multipliers, on proxy-validation accuracy.
+
+    Every member is one fine-tuning run; every `windows // 4` windows the worst quarter copies
+    the weights of the best and perturbs its multipliers. Each member counts as one run.
+    """
+    levels = [float(x) for x in LEVELS]
+    groups = MODEL_GROUPS[cfg.model]
+    scheduler = PopulationBasedTraining(
+        time_attr="training_iteration",  # one iteration = one window
+        perturbation_interval=max(1, cfg.windows // 4),
+        hyperparam_mutations={"pbt_multipliers": {g: levels for g in groups}},
+    )
+    trainable = tune.with_resources(
+        controller_trainable, {"cpu": resources.cpus, "gpu": resources.gpus}
+    )
+    tuner = make_tuner(
+        trainable,
+        storage,
+        name,
+        resume,
+        param_space={
+            "finetune": dataclasses.asdict(cfg),
+            "controller": {"method": method, "pbt": True, "finetune": finetune or {}},
+            "pbt_multipliers": {g: tune.choice(levels) for g in groups},
+            "seed": tune.choice(seeds),
+        },
+        tune_config=tune.TuneConfig(
+            scheduler=scheduler,
+            metric="proxy_acc",
+            mode="max",
+            num_samples=population,
+            max_concurrent_trials=resources.concurrency,
+        ),
+        # PBT restores members from each other's checkpoints: keep them all.
+        run_config=trial_run_config(storage, name, keep=None),
+    )
+    return collect(tuner.fit())
+
+
+def collect(grid: tune.ResultGrid) -> list[dict[str, Any]]:
+    """Finished trials as plain dicts: final accuracies and the per-window multipliers."""
+    runs = []
+    for result in grid:
+        if result.error or not result.metrics or not result.metrics.get("done"):
+            print(f"[asg] trial failed or unfinished, left out: {result.path}", flush=True)
+            continue
+        m, conf = result.metrics, result.config
+        df = result.metrics_dataframe
+        cols = [c for c in df.columns if c.startswith("multiplier/")]
+        schedule = [{c.split("/", 1)[1]: float(row[c]) for c in cols} for _, row in df.iterrows()]
+        runs.append(
+            {
+                "method": conf["controller"]["method"],
+                "seed": conf["seed"],
+                "test_acc": float(m.get("test_acc", math.nan)),
+                "test_overall_acc": float(m.get("test_overall_acc", math.nan)),
+                "proxy_acc": float(m["proxy_acc"]),
+                "episode_return": float(m["episode_return"]),
+                "diverged": bool(m["diverged"]),
+                "wall_s": float(m.get("time_total_s", math.nan)),
+                "multipliers": schedule,
+            }
+        )
+    return runs

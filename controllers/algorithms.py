@@ -15,6 +15,7 @@ from ray.rllib.algorithms.registry import ALGORITHMS
 from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 from ray.tune.registry import register_env
 
+from envs.fault_injection import CrashOnce
 from envs.syn_to_real import SynToRealEnv
 from trainables.errors import ConfigError
 
@@ -39,8 +40,12 @@ UNSUPPORTED = {
 }
 
 
-def make_env(env_config: dict[str, Any]) -> SynToRealEnv:
-    return SynToRealEnv(**env_config)
+def make_env(env_config: dict[str, Any]) -> SynToRealEnv | CrashOnce:
+    """RLlib env creator; `crash_once_file` (tests only) wraps the env in `CrashOnce`."""
+    kwargs = dict(env_config)
+    marker = kwargs.pop("crash_once_file", None)
+    env = SynToRealEnv(**kwargs)
+    return CrashOnce(env, marker) if marker else env
 
 
 register_env(ENV_NAME, make_env)

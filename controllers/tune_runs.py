@@ -78,7 +78,7 @@ def make_tuner(trainable, storage: Path, name: str, resume: bool, **kwargs) -> t
             resume_errored=True,
             param_space=kwargs.get("param_space"),
         )
-    if path.exists() and any(path.iterdir()):
+    if not resume and path.exists() and any(path.iterdir()):
         raise ConfigError(
             f"{path} already holds a run: pass --resume to continue it, or another --output-dir"
         )

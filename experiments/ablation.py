@@ -24,6 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout
 
 from trainables.cli import (
+    OneLineErrorParser,
     add_config_args,
     add_preset_flag,
     config_from_args,
@@ -55,7 +56,7 @@ SEED_BASE = 20_000  # disjoint from meta-training and from asg_visda's evaluatio
 
 
 def build_parser(preset: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineErrorParser(
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )

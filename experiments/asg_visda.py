@@ -27,7 +27,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout
 
-from trainables.cli import add_config_args, add_preset_flag, preset_from_argv, run_main
+from trainables.cli import (
+    OneLineErrorParser,
+    add_config_args,
+    add_preset_flag,
+    preset_from_argv,
+    run_main,
+)
 from trainables.config import PRESETS, FinetuneConfig, field_docs
 from trainables.errors import ConfigError
 
@@ -80,7 +86,7 @@ EVAL_SEED_BASE = 10_000  # RLlib seeds its env runners from small integers; keep
 
 
 def build_parser(preset: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -105,6 +111,12 @@ def pipeline_from_args(args: argparse.Namespace) -> PipelineConfig:
     pipe = PipelineConfig(
         **{f.name: getattr(args, f.name) for f in dataclasses.fields(PipelineConfig)}
     )
+    from controllers.baselines import BASELINES
+
+    known = (*BASELINES, "pbt")
+    for name in pipe.baselines.split(","):
+        if name and name not in known:
+            raise ConfigError(f"--baselines: unknown {name!r}; choose from: {', '.join(known)}")
     for name in ("num_env_runners", "meta_episodes", "seeds", "episodes_per_iteration"):
         if getattr(pipe, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1")

@@ -16,6 +16,14 @@ from trainables.config import PRESETS, FinetuneConfig, field_docs
 from trainables.errors import ASGError
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line on stderr (exit 2) instead of usage + message."""
+
+    def error(self, message: str):  # type: ignore[override]
+        print(f"error: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def preset_from_argv(argv: Sequence[str] | None, default: str = "embedded") -> str:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--preset", default=default)

@@ -1,0 +1,100 @@
+"""The command-line pipeline end to end on the tiny preset, and its one-line errors."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "experiments" / "asg_visda.py"
+
+
+def run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_pipeline(tmp_path_factory):
+    out = tmp_path_factory.mktemp("asg_tiny")
+    proc = run(
+        "--preset",
+        "tiny",
+        "--meta-episodes",
+        "2",
+        "--seeds",
+        "1",
+        "--baselines",
+        "hand_tuned,random,pbt",
+        "--pbt-population",
+        "2",
+        "--output-dir",
+        str(out),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, proc
+
+
+@pytest.mark.slow
+def test_pipeline_writes_results(tiny_pipeline):
+    out, proc = tiny_pipeline
+    results = json.loads((out / "results.json").read_text())
+    methods = {r["method"] for r in results["table"]}
+    assert methods == {"learned (PPO)", "hand_tuned", "random", "pbt"}
+    for run_ in results["runs"]:
+        assert 0.0 <= run_["test_acc"] <= 1.0
+        assert len(run_["multipliers"]) >= 1
+    assert results["finetune_config"]["windows"] == 3  # the tiny preset, recorded exactly
+    assert "| learned (PPO) |" in (out / "results.md").read_text()
+    assert (out / "policy_schedule.png").stat().st_size > 0
+    assert list((out / "tune").rglob("events.out.tfevents*")), "no TensorBoard logs"
+    assert "meta-train iter" in proc.stdout  # progress is shown
+
+
+@pytest.mark.slow
+def test_deploy_saved_policy_skips_meta_training(tiny_pipeline, tmp_path):
+    out, _ = tiny_pipeline
+    checkpoint = json.loads((out / "results.json").read_text())["policy_checkpoint"]
+    proc = run(
+        "--preset",
+        "tiny",
+        "--policy-checkpoint",
+        checkpoint,
+        "--seeds",
+        "1",
+        "--baselines",
+        "",
+        "--output-dir",
+        str(tmp_path),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "meta-train iter" not in proc.stdout
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert [r["method"] for r in results["table"]] == ["learned (PPO)"]
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--algo", "PPOX"], "--algo"),
+        (["--algo", "BC"], "offline"),
+        (["--preset", "huge"], "--preset"),
+        (["--baselines", "oracle"], "--baselines"),
+        (["--policy-checkpoint", "/nonexistent/ckpt"], "--policy-checkpoint"),
+        (["--preset", "visda", "--data-root", "/nonexistent/visda"], "/nonexistent/visda"),
+        (["--proxy", "oracle"], "--proxy"),
+    ],
+)
+def test_bad_flags_fail_fast_with_one_line(args, needle, tmp_path):
+    proc = run(*args, "--output-dir", str(tmp_path), timeout=120)
+    assert proc.returncode == 2
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and needle in err[0], proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr

@@ -48,8 +48,6 @@ def make_env(env_config: dict[str, Any]) -> SynToRealEnv | CrashOnce:
     return CrashOnce(env, marker) if marker else env
 
 
-register_env(ENV_NAME, make_env)
-
 
 @dataclass(frozen=True)
 class Resources:
@@ -85,6 +83,8 @@ def build_algo_config(
     one `algo` needs. One training iteration consumes about `episodes_per_iteration` episodes.
     """
     encoding = action_encoding_for(algo)
+    # Tune's registry lives in the running Ray cluster: register with the one in use now.
+    register_env(ENV_NAME, make_env)
     env_config = {**env_config, "action_encoding": encoding}
     config: AlgorithmConfig = ALGORITHMS[algo]()[1]
     batch = max(2, windows_per_episode * episodes_per_iteration)

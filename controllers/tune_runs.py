@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -85,15 +86,27 @@ def make_tuner(trainable, storage: Path, name: str, resume: bool, **kwargs) -> t
     return tune.Tuner(trainable, **kwargs)
 
 
-def trial_run_config(storage: Path, name: str, keep: int | None = 2) -> tune.RunConfig:
+def durable_run_config(
+    storage: Path, name: str, checkpoint: tune.CheckpointConfig, **kwargs: Any
+) -> tune.RunConfig:
+    """A RunConfig whose experiment state reaches storage after every result, so a driver
+    killed at any moment resumes from the newest checkpoint (Tune's defaults save it every
+    10+ s and sync it every 5 min)."""
+    os.environ["TUNE_GLOBAL_CHECKPOINT_S"] = "0"  # read when the Tuner starts
     return tune.RunConfig(
         name=name,
         storage_path=str(storage),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=keep),
+        checkpoint_config=checkpoint,
+        sync_config=tune.SyncConfig(sync_period=0),
         failure_config=tune.FailureConfig(max_failures=3),
         callbacks=[progress_callback()],
         verbose=0,
+        **kwargs,
     )
+
+
+def trial_run_config(storage: Path, name: str, keep: int | None = 2) -> tune.RunConfig:
+    return durable_run_config(storage, name, tune.CheckpointConfig(num_to_keep=keep))
 
 
 def run_controllers(

@@ -165,7 +165,7 @@ def meta_train(pipe: PipelineConfig, cfg: FinetuneConfig, storage: Path) -> Path
 
     from controllers.algorithms import Resources, build_algo_config
     from controllers.callbacks import ASGMetricsCallback
-    from controllers.tune_runs import make_tuner, progress_callback
+    from controllers.tune_runs import durable_run_config, make_tuner
 
     algo_config = build_algo_config(
         pipe.algo,
@@ -184,16 +184,11 @@ def meta_train(pipe: PipelineConfig, cfg: FinetuneConfig, storage: Path) -> Path
         "meta_train",
         pipe.resume,
         param_space=algo_config,
-        run_config=tune.RunConfig(
-            name="meta_train",
-            storage_path=str(storage),
+        run_config=durable_run_config(
+            storage,
+            "meta_train",
+            tune.CheckpointConfig(checkpoint_frequency=1, checkpoint_at_end=True, num_to_keep=3),
             stop={"env_runners/num_episodes_lifetime": pipe.meta_episodes},
-            checkpoint_config=tune.CheckpointConfig(
-                checkpoint_frequency=1, checkpoint_at_end=True, num_to_keep=3
-            ),
-            failure_config=tune.FailureConfig(max_failures=3),
-            callbacks=[progress_callback()],
-            verbose=0,
         ),
     )
     result = tuner.fit()[0]

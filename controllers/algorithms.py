@@ -48,7 +48,6 @@ def make_env(env_config: dict[str, Any]) -> SynToRealEnv | CrashOnce:
     return CrashOnce(env, marker) if marker else env
 
 
-
 @dataclass(frozen=True)
 class Resources:
     num_env_runners: int = 2

@@ -30,6 +30,9 @@ class TrialResources:
     concurrency: int = 2
     """Trials run at once."""
 
+    def wrap(self, trainable):
+        return tune.with_resources(trainable, {"cpu": self.cpus, "gpu": self.gpus})
+
 
 class _Progress(tune.Callback):
     """One line per reported result instead of Tune's full status tables."""
@@ -123,11 +126,8 @@ def run_controllers(
     A controller is a dict with a `method` label plus what `make_policy` takes, and optionally
     `finetune`: FinetuneConfig overrides for that method (e.g. guidance off).
     """
-    trainable = tune.with_resources(
-        controller_trainable, {"cpu": resources.cpus, "gpu": resources.gpus}
-    )
     tuner = make_tuner(
-        trainable,
+        resources.wrap(controller_trainable),
         storage,
         name,
         resume,
@@ -165,11 +165,8 @@ def run_pbt(
         perturbation_interval=max(1, cfg.windows // 4),
         hyperparam_mutations={"pbt_multipliers": {g: levels for g in groups}},
     )
-    trainable = tune.with_resources(
-        controller_trainable, {"cpu": resources.cpus, "gpu": resources.gpus}
-    )
     tuner = make_tuner(
-        trainable,
+        resources.wrap(controller_trainable),
         storage,
         name,
         resume,
@@ -213,6 +210,10 @@ def collect(grid: tune.ResultGrid) -> list[dict[str, Any]]:
                 "episode_return": float(m["episode_return"]),
                 "diverged": bool(m["diverged"]),
                 "wall_s": float(m.get("time_total_s", math.nan)),
+                "imagenet_agreement": float(m.get("imagenet_agreement", math.nan)),
+                "proxy_accs": {
+                    k.split("/", 1)[1]: float(v) for k, v in m.items() if k.startswith("proxy_acc/")
+                },
                 "multipliers": schedule,
             }
         )

@@ -78,7 +78,12 @@ def controller_trainable(config: dict[str, Any]) -> None:
             **{f"multiplier/{k}": v for k, v in info["multipliers"].items()},
         }
         if done:
-            metrics |= {k: info[k] for k in ("test_acc", "test_overall_acc") if k in info}
+            metrics |= {
+                k: info[k]
+                for k in ("test_acc", "test_overall_acc", "imagenet_agreement")
+                if k in info
+            }
+            metrics |= {f"proxy_acc/{k}": v for k, v in info.get("proxy_accs", {}).items()}
         with tempfile.TemporaryDirectory() as d:
             state = {
                 "env": env.get_state() if not done else None,

@@ -18,6 +18,11 @@ Reward: the change in proxy-validation mean per-class accuracy over the step, so
 return is final minus initial proxy accuracy. A non-finite loss ends the episode with
 `truncated=True`, reward `diverge_penalty` (default -1: worse than losing every correct answer)
 and `info["diverged"] = True`; the next `reset` restores clean pretrained weights.
+
+At the episode's end, with `report_test`, `info` also carries (for reporting, never reward):
+`test_acc` / `test_overall_acc` (real target), `proxy_accs` (every proxy split the data offers)
+and `imagenet_agreement` (ImageNet-head top-1 agreement with the frozen pretrained model on
+natural photos: how much ImageNet knowledge survived).
 """
 
 from __future__ import annotations
@@ -129,8 +134,13 @@ class SynToRealEnv(gym.Env):
         if self.report_timing:
             info |= {"window_seconds": stats.seconds, "teacher_seconds": stats.teacher_seconds}
         if stats.diverged:
-            # Keep the last finite observation; the model is discarded at the next reset.
-            info |= {"proxy_acc": self._proxy_acc, "test_acc": math.nan}
+            # Keep the last finite observation; the model is discarded at the next reset. A
+            # diverged run is still scored (a NaN model predicts one class), so that reports
+            # count it as the failure it is instead of dropping it.
+            info["proxy_acc"] = self._proxy_acc
+            if self.report_test:
+                test = self.run.evaluate("test")
+                info |= {"test_acc": test.mean_class, "test_overall_acc": test.overall}
             return self._last_obs, self.diverge_penalty, False, True, info
         acc = self.run.evaluate("proxy").mean_class
         reward = acc - self._proxy_acc
@@ -142,5 +152,10 @@ class SynToRealEnv(gym.Env):
             if self.report_test:
                 test = self.run.evaluate("test")
                 info |= {"test_acc": test.mean_class, "test_overall_acc": test.overall}
+                # For judging the proxies and the guidance; none of this feeds the reward.
+                info["proxy_accs"] = {
+                    n: self.run.evaluate(f"proxy/{n}").mean_class for n in self.run.proxy_names
+                }
+                info["imagenet_agreement"] = self.run.imagenet_agreement()
         self._last_obs = self._observe(stats.task_loss, stats.guidance_loss, acc)
         return self._last_obs, float(reward), terminated, False, info

@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     import ray
 
     from controllers.tune_runs import TrialResources, run_controllers, run_pbt
-    from experiments.report import markdown_table, summarise, write_json
+    from experiments.report import markdown_table, proxy_correlations, summarise, write_json
 
     out = Path(args.output_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -127,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     reference = "hand_tuned" if "hand_tuned" in rows else None
     table_rows = summarise(runs, reference)
     table = markdown_table(table_rows, reference)
+    correlations = proxy_correlations(runs)
+    corr_md = "| proxy-validation split | runs | Spearman rho vs real test acc |\n|---|---|---|\n"
+    corr_md += "".join(
+        f"| {c['proxy']} | {c['runs']} | {c['spearman_vs_real']:+.2f} |\n" for c in correlations
+    )
     command = " ".join(["python experiments/ablation.py", *(argv if argv else sys.argv[1:])])
     wall = time.perf_counter() - t0
 
@@ -148,11 +153,15 @@ def main(argv: list[str] | None = None) -> int:
     (out / "ablation.md").write_text(
         f"# Ablation ({preset} preset, {args.seeds} seeds)\n\nCommand: `{command}`\n\n"
         f"Real-target mean per-class accuracy (mean ± std over seeds). The '{cfg.proxy}' "
-        f"proxy split is the only validation any method saw.\n\n{table}\n"
+        f"proxy split is the only validation any method saw. ImageNet agreement: top-1 "
+        f"agreement of the ImageNet head with the frozen pretrained model on scikit-image's "
+        f"sample photos.\n\n{table}\n## How well each proxy tracks real accuracy\n\n"
+        f"Every run is scored on every proxy split at its end; rank correlation across all "
+        f"runs above.\n\n{corr_md}\n"
         f"Wall time: {wall / 60:.1f} min.\n"
     )
     _bar_chart(table_rows, out / "ablation.png")
-    print("\n" + table)
+    print("\n" + table + "\n" + corr_md)
     print(f"[asg] ablation done in {wall / 60:.1f} min; results in {out}", flush=True)
     return 0
 

@@ -30,11 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a so
 from trainables.cli import (
     OneLineErrorParser,
     add_config_args,
+    add_dataclass_args,
     add_preset_flag,
+    dataclass_from_args,
     preset_from_argv,
     run_main,
 )
-from trainables.config import PRESETS, FinetuneConfig, field_docs
+from trainables.config import PRESETS, FinetuneConfig
 from trainables.errors import ConfigError
 
 
@@ -91,26 +93,13 @@ def build_parser(preset: str) -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_preset_flag(parser, preset)
-    docs = field_docs(PipelineConfig)
-    group = parser.add_argument_group("meta-training, evaluation and cluster")
-    for f in dataclasses.fields(PipelineConfig):
-        value = getattr(PIPELINE_PRESETS[preset], f.name)
-        flag = "--" + f.name.replace("_", "-")
-        if isinstance(value, bool):
-            group.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=value, help=docs[f.name]
-            )
-        else:
-            kind = {int: int, float: float}.get(type(value), str)
-            group.add_argument(flag, type=kind, default=value, help=docs[f.name])
+    add_dataclass_args(parser, PIPELINE_PRESETS[preset], "meta-training, evaluation and cluster")
     add_config_args(parser, PRESETS[preset])
     return parser
 
 
 def pipeline_from_args(args: argparse.Namespace) -> PipelineConfig:
-    pipe = PipelineConfig(
-        **{f.name: getattr(args, f.name) for f in dataclasses.fields(PipelineConfig)}
-    )
+    pipe = dataclass_from_args(PipelineConfig, args)
     from controllers.baselines import BASELINES
 
     known = (*BASELINES, "pbt")
@@ -192,6 +181,11 @@ def meta_train(pipe: PipelineConfig, cfg: FinetuneConfig, storage: Path) -> Path
         ),
     )
     result = tuner.fit()[0]
+    episodes = (result.metrics or {}).get("env_runners", {}).get("num_episodes_lifetime", 0)
+    if result.error is None and episodes < pipe.meta_episodes:
+        # Tune turns Ctrl-C into a clean stop; its checkpoints are on disk. Do not go on to
+        # evaluate a half-trained policy.
+        raise KeyboardInterrupt(f"meta-training stopped after {int(episodes)} runs")
     if result.checkpoint is None:
         raise RuntimeError(f"meta-training ended without a checkpoint: {result.error}")
     return Path(result.checkpoint.path)
@@ -270,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     runs = evaluate(pipe, cfg, storage, checkpoint, encoding)
+    expected = pipe.seeds * (1 + len([b for b in pipe.baselines.split(",") if b and b != "pbt"]))
+    expected += pipe.pbt_population if "pbt" in pipe.baselines.split(",") else 0
+    complete = len(runs) == expected
 
     from experiments.report import markdown_table, plot_schedules, summarise, write_json
 
@@ -298,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
             "table": rows,
             "runs": runs,
             "wall_s": {"meta_train": meta_s, "total": wall},
+            "complete": complete,
         },
     )
     (out / "results.md").write_text(
@@ -307,6 +305,13 @@ def main(argv: list[str] | None = None) -> int:
         f"Wall time: {wall / 60:.1f} min (meta-training {meta_s / 60:.1f} min).\n"
     )
     print("\n" + table)
+    if not complete:
+        print(
+            f"[asg] only {len(runs)} of {expected} runs finished (interrupted or failed); "
+            f"results so far are in {out}; run again with --resume to finish",
+            flush=True,
+        )
+        return 130
     print(f"[asg] done in {wall / 60:.1f} min; results in {out}", flush=True)
     return 0
 

@@ -26,6 +26,7 @@ def summarise(runs: Sequence[dict[str, Any]], reference: str | None) -> list[dic
             "test_acc_mean": _mean(test),
             "test_acc_std": _std(test),
             "proxy_acc_mean": _mean([r["proxy_acc"] for r in rs]),
+            "imagenet_agreement_mean": _mean([r.get("imagenet_agreement", math.nan) for r in rs]),
             "diverged": sum(bool(r.get("diverged")) for r in rs),
             "wall_s_mean": _mean([r.get("wall_s", math.nan) for r in rs]),
         }
@@ -38,8 +39,8 @@ def markdown_table(rows: Sequence[dict[str, Any]], reference: str | None) -> str
     ref_col = f"vs {reference}" if reference else "vs reference"
     lines = [
         f"| method | runs | real test mean-class acc (%) | proxy-val acc (%) | {ref_col} (pts) "
-        "| diverged |",
-        "|---|---|---|---|---|---|",
+        "| ImageNet agreement (%) | diverged | wall per run (s) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         delta = r["vs_reference"]
@@ -51,9 +52,31 @@ def markdown_table(rows: Sequence[dict[str, Any]], reference: str | None) -> str
         lines.append(
             f"| {r['method']} | {r['runs']} | {100 * r['test_acc_mean']:.1f} ± "
             f"{100 * r['test_acc_std']:.1f} | {100 * r['proxy_acc_mean']:.1f} | {verdict} "
-            f"| {r['diverged']} |"
+            f"| {_pct(r['imagenet_agreement_mean'])} | {r['diverged']} | {r['wall_s_mean']:.0f} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def proxy_correlations(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Spearman rank correlation, across runs, of each proxy's final accuracy with real test
+    accuracy: how far each choice of reward can be trusted to rank fine-tuning runs."""
+    from scipy.stats import spearmanr
+
+    names = sorted({n for r in runs for n in r.get("proxy_accs", {})})
+    rows = []
+    for name in names:
+        pairs = [
+            (r["proxy_accs"][name], r["test_acc"])
+            for r in runs
+            if name in r.get("proxy_accs", {}) and not math.isnan(r["test_acc"])
+        ]
+        rho = spearmanr(*zip(*pairs, strict=True)).statistic if len(pairs) > 2 else math.nan
+        rows.append({"proxy": name, "runs": len(pairs), "spearman_vs_real": float(rho)})
+    return rows
+
+
+def _pct(x: float) -> str:
+    return "n/a" if math.isnan(x) else f"{100 * x:.0f}"
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:

@@ -66,6 +66,9 @@ def test_return_is_final_minus_initial_proxy_accuracy(tiny_env):
     assert math.isclose(total, info["proxy_acc"] - info0["proxy_acc"], abs_tol=1e-9)
     assert math.isclose(info["proxy_gain"], total, abs_tol=1e-9)
     assert 0.0 <= info["test_acc"] <= 1.0  # real-target accuracy, for reporting only
+    assert set(info["proxy_accs"]) == {"synthetic", "heldout_fonts", "real_fewshot"}
+    assert info["proxy_accs"]["synthetic"] == info["proxy_acc"]  # the chosen proxy
+    assert 0.0 <= info["imagenet_agreement"] <= 1.0
 
 
 def test_same_seed_same_actions_same_trajectory():
@@ -99,6 +102,7 @@ def test_divergence_truncates_with_penalty_and_next_episode_is_clean():
     assert truncated and not terminated
     assert reward == -2.0
     assert env.observation_space.contains(obs) and np.isfinite(obs).all()
+    assert info["test_acc"] <= 0.2  # scored as the failure it is (about chance), not dropped
     env.reset(seed=0)
     assert env.run.model_is_finite()  # reset restored clean pretrained weights
     obs, reward, *_ = env.step(np.zeros(len(env.group_names), dtype=np.int64))  # lr 0: no NaN
@@ -120,4 +124,5 @@ def test_real_test_split_never_feeds_the_reward(tiny_env):
                 assert "test" not in seen
     finally:
         env.run.evaluate = original
-    assert seen[-1] == "test" and seen.count("test") == 1
+    assert seen.count("test") == 1
+    assert all(s == "proxy" for s in seen[: seen.index("test")])

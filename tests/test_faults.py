@@ -96,3 +96,32 @@ def test_killed_driver_resumes_without_losing_work(tmp_path):
     assert first["num_episodes_lifetime"] > first["num_episodes"]
     assert max(r["env_runners"]["num_episodes_lifetime"] for r in results) >= 8
     assert json.loads((tmp_path / "results.json").read_text())["runs"]
+
+
+def test_ctrl_c_stops_cleanly_with_checkpoint_and_hint(tmp_path):
+    """SIGINT during meta-training: Tune stops the trial, its checkpoint stays on disk, and the
+    script exits 130 saying how to resume (instead of evaluating a half-trained policy)."""
+    cmd = [
+        sys.executable,
+        str(ROOT / "experiments" / "asg_visda.py"),
+        "--preset",
+        "tiny",
+        "--meta-episodes",
+        "200",
+        "--num-env-runners",
+        "1",
+        "--output-dir",
+        str(tmp_path),
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    for line in proc.stdout:
+        if "meta-train iter 2:" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 130, err[-2000:]
+    assert "--resume" in err.strip().splitlines()[-1]
+    assert sorted((tmp_path / "tune" / "meta_train").glob("*/checkpoint_*"))
+    assert not (tmp_path / "results.json").exists()  # no evaluation of a half-trained policy

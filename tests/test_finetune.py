@@ -89,3 +89,23 @@ def test_visda_layout_end_to_end(tmp_path):
     assert np.isfinite(stats.task_loss)
     acc = run.evaluate("test")
     assert 0.0 <= acc.mean_class <= 1.0
+
+
+def test_every_proxy_is_scored_and_retention_drops_with_large_rates():
+    run = FinetuneRun(preset("tiny"))
+    assert set(run.proxy_names) == {"synthetic", "heldout_fonts", "real_fewshot"}
+    for name in run.proxy_names:
+        assert 0.0 <= run.evaluate(f"proxy/{name}").mean_class <= 1.0
+    run.reset(0)
+    assert run.imagenet_agreement() == 1.0  # untouched pretrained weights agree with themselves
+    low = FinetuneRun(preset("tiny", guidance_weight=0.0, base_lr=3.0), splits=run.splits)
+    low.reset(0)
+    for _ in range(3):
+        low.train_window([1.0] * low.num_groups)
+    assert low.imagenet_agreement() < 1.0
+
+
+def test_scratch_model_has_no_retention_score():
+    run = FinetuneRun(preset("tiny", pretrained=False, guidance_weight=0.0))
+    run.reset(0)
+    assert np.isnan(run.imagenet_agreement())

@@ -11,9 +11,12 @@ import argparse
 import dataclasses
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from trainables.config import PRESETS, FinetuneConfig, field_docs
 from trainables.errors import ASGError
+
+T = TypeVar("T")
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -43,13 +46,15 @@ def add_preset_flag(parser: argparse.ArgumentParser, default: str) -> None:
     )
 
 
-def add_config_args(parser: argparse.ArgumentParser, defaults: FinetuneConfig) -> None:
-    docs = field_docs(FinetuneConfig)
-    group = parser.add_argument_group("fine-tuning run (defaults from --preset)")
-    for f in dataclasses.fields(FinetuneConfig):
+def add_dataclass_args(parser: argparse.ArgumentParser, defaults: Any, title: str) -> None:
+    """One flag per field of the dataclass instance `defaults`: `--field-name`, its docstring
+    as help, its value as default; booleans get `--x/--no-x`."""
+    docs = field_docs(type(defaults))
+    group = parser.add_argument_group(title)
+    for f in dataclasses.fields(defaults):
         value = getattr(defaults, f.name)
         flag = "--" + f.name.replace("_", "-")
-        help_text = f"{docs.get(f.name, '')} (default: {value})"
+        help_text = docs.get(f.name, "")  # the parser's formatter appends the default
         if isinstance(value, bool):
             group.add_argument(
                 flag, action=argparse.BooleanOptionalAction, default=value, help=help_text
@@ -61,9 +66,16 @@ def add_config_args(parser: argparse.ArgumentParser, defaults: FinetuneConfig) -
             )
 
 
+def add_config_args(parser: argparse.ArgumentParser, defaults: FinetuneConfig) -> None:
+    add_dataclass_args(parser, defaults, "fine-tuning run (defaults from --preset)")
+
+
+def dataclass_from_args(cls: type[T], args: argparse.Namespace) -> T:
+    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+
+
 def config_from_args(args: argparse.Namespace) -> FinetuneConfig:
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(FinetuneConfig)}
-    return FinetuneConfig(**values)
+    return dataclass_from_args(FinetuneConfig, args)
 
 
 def run_main(main: Callable[[], int | None]) -> None:
@@ -73,6 +85,9 @@ def run_main(main: Callable[[], int | None]) -> None:
     except ASGError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        detail = f" ({exc})" if str(exc) else ""
+        print(
+            f"interrupted{detail}; checkpoints are kept: run again with --resume", file=sys.stderr
+        )
         sys.exit(130)

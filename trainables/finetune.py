@@ -61,12 +61,17 @@ class FinetuneRun:
         self.group_names: tuple[str, ...] = self.model.group_names
         self._initial_state = copy.deepcopy(self.model.state_dict())
         self.guidance = self._make_guidance()
+        named = {"test": self.splits.test} | {
+            f"proxy/{name}": ds for name, ds in self.splits.proxies.items()
+        }
         self._eval_loaders = {
             name: DataLoader(
                 ds, batch_size=cfg.eval_batch_size, shuffle=False, num_workers=cfg.num_workers
             )
-            for name, ds in (("proxy", self.splits.proxy_val), ("test", self.splits.test))
+            for name, ds in named.items()
         }
+        self._eval_loaders["proxy"] = self._eval_loaders[f"proxy/{self.splits.chosen_proxy}"]
+        self._reference: torch.nn.Module | None = None
         self.optimizer: torch.optim.Optimizer | None = None
         self.iteration = 0
 
@@ -135,7 +140,8 @@ class FinetuneRun:
         return stats
 
     def evaluate(self, split: str) -> Accuracy:
-        """Score 'proxy' (proxy-validation: the reward) or 'test' (real: reporting only)."""
+        """Score 'proxy' (the chosen proxy-validation split: the reward), 'proxy/<name>' (any
+        proxy the data offers) or 'test' (real target: reporting only)."""
         return evaluate(
             self.model,
             self._eval_loaders[split],
@@ -143,6 +149,27 @@ class FinetuneRun:
             self.device,
             flip=self.cfg.flip_eval,
         )
+
+    @property
+    def proxy_names(self) -> tuple[str, ...]:
+        return tuple(self.splits.proxies)
+
+    def imagenet_agreement(self) -> float:
+        """Top-1 agreement of the ImageNet head with the frozen pretrained model on natural
+        photos (see trainables.retention); nan for a model trained from scratch."""
+        if not self.cfg.pretrained:
+            return float("nan")
+        from trainables.retention import imagenet_agreement, natural_images
+
+        if self._reference is None:
+            self._reference = self.guidance.teacher or self._frozen_pretrained()
+            self._photos = natural_images(self.cfg.image_size).to(self.device)
+        return imagenet_agreement(self.model, self._reference, self._photos)
+
+    def _frozen_pretrained(self) -> torch.nn.Module:
+        ref = copy.deepcopy(self.model)
+        ref.load_state_dict(self._initial_state)
+        return ref.eval().requires_grad_(False)
 
     def multipliers(self) -> list[float]:
         return lr_scales(self.optimizer) if self.optimizer else [1.0] * self.num_groups

@@ -21,14 +21,13 @@ import numpy as np
 import torch
 
 from trainables.errors import ConfigError, DataError
+from trainables.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 if TYPE_CHECKING:
     from PIL.ImageFont import FreeTypeFont
 
 DIGIT_CLASSES: tuple[str, ...] = tuple(str(d) for d in range(10))
 
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
 _DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 

@@ -26,6 +26,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from trainables.errors import ConfigError, DataError
+from trainables.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 VISDA_CLASSES: tuple[str, ...] = (
     "aeroplane",
@@ -45,8 +46,6 @@ VISDA_CLASSES: tuple[str, ...] = (
 LIST_NAME = "image_list.txt"
 TRAIN_DIR = "train"
 VAL_DIR = "validation"
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 _LABEL_RE = re.compile(r"[+-]?[0-9]+")
 

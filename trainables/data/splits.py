@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Subset, TensorDataset
+from torch.utils.data import Dataset, TensorDataset
 
 from trainables.config import FinetuneConfig
 from trainables.errors import ConfigError
@@ -21,9 +21,15 @@ from trainables.errors import ConfigError
 @dataclass
 class Splits:
     train: Dataset
-    proxy_val: Dataset
+    proxies: dict[str, Dataset]
+    """Every proxy-validation split this data offers, by name; `proxy_val` is the chosen one."""
+    chosen_proxy: str
     test: Dataset
     classes: tuple[str, ...]
+
+    @property
+    def proxy_val(self) -> Dataset:
+        return self.proxies[self.chosen_proxy]
 
     @property
     def num_classes(self) -> int:
@@ -69,20 +75,20 @@ def _digits_splits(cfg: FinetuneConfig) -> Splits:
     rest = np.setdiff1d(np.arange(len(real_y)), fewshot)
     test = rest[_cap_balanced(real_y[rest], cfg.max_test, rng)]
 
-    if cfg.proxy == "synthetic":
-        # Same fonts as training, fresh randomisation: a different seed stream from training.
-        proxy_x, proxy_y = digits.render_digits(cfg.proxy_size, train_fonts, seed=cfg.data_seed + 1)
-    elif cfg.proxy == "heldout_fonts":
-        proxy_x, proxy_y = digits.render_digits(
-            cfg.proxy_size, heldout_fonts, seed=cfg.data_seed + 2
-        )
-    else:
-        proxy_x, proxy_y = real_x[fewshot], real_y[fewshot]
-
+    # Every proxy is built (a few hundred renders each) so that runs can report how well each
+    # one tracks real accuracy; only `cfg.proxy` feeds the reward.
     size = cfg.image_size
+    # Same fonts as training with fresh randomisation, and unseen fonts: separate seed streams.
+    syn_x, syn_y = digits.render_digits(cfg.proxy_size, train_fonts, seed=cfg.data_seed + 1)
+    font_x, font_y = digits.render_digits(cfg.proxy_size, heldout_fonts, seed=cfg.data_seed + 2)
     return Splits(
         train=_tensor_dataset(train_x, train_y, size),
-        proxy_val=_tensor_dataset(proxy_x, proxy_y, size),
+        proxies={
+            "synthetic": _tensor_dataset(syn_x, syn_y, size),
+            "heldout_fonts": _tensor_dataset(font_x, font_y, size),
+            "real_fewshot": _tensor_dataset(real_x[fewshot], real_y[fewshot], size),
+        },
+        chosen_proxy=cfg.proxy,
         test=_tensor_dataset(real_x[test], real_y[test], size),
         classes=digits.DIGIT_CLASSES,
     )
@@ -107,20 +113,17 @@ def _visda_splits(cfg: FinetuneConfig) -> Splits:
     fewshot = balanced_pick(real_y, cfg.fewshot_per_class, rng)
     rest = np.setdiff1d(np.arange(len(real_y)), fewshot)
     test = rest[_cap_balanced(real_y[rest], cfg.max_test, rng)]
-    if cfg.proxy == "synthetic":
+    proxies = {"real_fewshot": subset(real, fewshot, train=False)}
+    train_idx = np.arange(len(syn_y))
+    if cfg.proxy == "synthetic":  # held out of training only when it is the chosen proxy
         n_proxy = min(cfg.proxy_size, len(syn_y) // 5)
         perm = rng.permutation(len(syn_y))
         proxy_idx, train_idx = np.sort(perm[:n_proxy]), np.sort(perm[n_proxy:])
-        proxy = subset(syn, proxy_idx, train=False)
-    else:
-        train_idx = np.arange(len(syn_y))
-        proxy = subset(real, fewshot, train=False)
+        proxies["synthetic"] = subset(syn, proxy_idx, train=False)
     return Splits(
         train=subset(syn, train_idx, train=True),
-        proxy_val=proxy,
+        proxies=proxies,
+        chosen_proxy=cfg.proxy,
         test=subset(real, test, train=False),
         classes=il.VISDA_CLASSES,
     )
-
-
-__all__ = ["Splits", "build_splits", "balanced_pick", "Subset"]

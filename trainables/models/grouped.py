@@ -26,9 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from trainables.errors import WeightsError
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from trainables.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 # Momentum for every BatchNorm layer. The EfficientNet port ships TensorFlow's 0.99 decay as
 # PyTorch momentum 0.01, which leaves running statistics stale after a short fine-tune (eval

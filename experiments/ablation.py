@@ -90,7 +90,13 @@ def main(argv: list[str] | None = None) -> int:
     import ray
 
     from controllers.tune_runs import TrialResources, run_controllers, run_pbt
-    from experiments.report import markdown_table, proxy_correlations, summarise, write_json
+    from experiments.report import (
+        learned_verdict,
+        markdown_table,
+        proxy_correlations,
+        summarise,
+        write_json,
+    )
 
     out = Path(args.output_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -155,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Real-target mean per-class accuracy (mean ± std over seeds). The '{cfg.proxy}' "
         f"proxy split is the only validation any method saw. ImageNet agreement: top-1 "
         f"agreement of the ImageNet head with the frozen pretrained model on scikit-image's "
-        f"sample photos.\n\n{table}\n## How well each proxy tracks real accuracy\n\n"
+        f"sample photos.\n\n{table}\n{learned_verdict(table_rows)}\n"
+        f"## How well each proxy tracks real accuracy\n\n"
         f"Every run is scored on every proxy split at its end; rank correlation across all "
         f"runs above.\n\n{corr_md}\n"
         f"Wall time: {wall / 60:.1f} min.\n"

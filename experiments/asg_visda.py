@@ -229,15 +229,16 @@ def main(argv: list[str] | None = None) -> int:
     pipe = pipeline_from_args(args)
 
     from controllers.algorithms import action_encoding_for
-    from controllers.policy_from_checkpoint import find_module_dir
+    from controllers.policy_from_checkpoint import RLModulePolicy
+    from envs.spaces import env_spaces
+    from trainables.preflight import check_inputs
 
-    encoding = action_encoding_for(pipe.algo)  # an unknown or unfit --algo fails here, at once
+    # Everything checkable fails here, in one line, before Ray starts any worker.
+    encoding = action_encoding_for(pipe.algo)
+    check_inputs(cfg)
     if pipe.policy_checkpoint:
-        find_module_dir(pipe.policy_checkpoint)
-    if cfg.dataset == "visda":
-        from trainables.data.splits import build_splits
-
-        build_splits(cfg)  # bad dataset folders and image lists fail here, before Ray starts
+        obs_space, action_space = env_spaces(cfg.model, encoding)
+        RLModulePolicy(pipe.policy_checkpoint, action_space, obs_space)
 
     out = Path(pipe.output_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -268,7 +269,13 @@ def main(argv: list[str] | None = None) -> int:
     expected += pipe.pbt_population if "pbt" in pipe.baselines.split(",") else 0
     complete = len(runs) == expected
 
-    from experiments.report import markdown_table, plot_schedules, summarise, write_json
+    from experiments.report import (
+        learned_verdict,
+        markdown_table,
+        plot_schedules,
+        summarise,
+        write_json,
+    )
 
     print("[asg] 3/3 writing results", flush=True)
     reference = "hand_tuned" if any(r["method"] == "hand_tuned" for r in runs) else None
@@ -302,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         f"# ASG results ({preset} preset)\n\nCommand: `{command}`\n\n"
         f"Real-target mean per-class accuracy at the end of each fine-tuning run; the reward "
         f"only ever saw the '{cfg.proxy}' proxy-validation split.\n\n{table}\n"
+        f"{learned_verdict(rows)}\n"
         f"Wall time: {wall / 60:.1f} min (meta-training {meta_s / 60:.1f} min).\n"
     )
     print("\n" + table)

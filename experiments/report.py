@@ -57,6 +57,27 @@ def markdown_table(rows: Sequence[dict[str, Any]], reference: str | None) -> str
     return "\n".join(lines) + "\n"
 
 
+def learned_verdict(rows: Sequence[dict[str, Any]]) -> str:
+    """One sentence: does the learned policy beat the best non-learned method?"""
+    learned = [r for r in rows if r["method"].startswith("learned")]
+    others = [
+        r
+        for r in rows
+        if not r["method"].startswith("learned")
+        and r["method"] != "scratch"
+        and not math.isnan(r["test_acc_mean"])
+    ]
+    if not learned or not others:
+        return ""
+    lr, best = learned[0], max(others, key=lambda r: r["test_acc_mean"])
+    beats = lr["test_acc_mean"] > best["test_acc_mean"]
+    return (
+        f"The learned policy ({100 * lr['test_acc_mean']:.1f}%) "
+        f"{'beats' if beats else 'does NOT beat'} the best non-learned method, "
+        f"{best['method']} ({100 * best['test_acc_mean']:.1f}%).\n"
+    )
+
+
 def proxy_correlations(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Spearman rank correlation, across runs, of each proxy's final accuracy with real test
     accuracy: how far each choice of reward can be trusted to rank fine-tuning runs."""

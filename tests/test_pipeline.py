@@ -1,6 +1,7 @@
 """The command-line pipeline end to end on the tiny preset, and its one-line errors."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -90,6 +91,8 @@ def test_deploy_saved_policy_skips_meta_training(tiny_pipeline, tmp_path):
         (["--policy-checkpoint", "/nonexistent/ckpt"], "--policy-checkpoint"),
         (["--preset", "visda", "--data-root", "/nonexistent/visda"], "/nonexistent/visda"),
         (["--proxy", "oracle"], "--proxy"),
+        (["--model", "vgg16"], "--model"),
+        (["--seeds", "many"], "--seeds"),
     ],
 )
 def test_bad_flags_fail_fast_with_one_line(args, needle, tmp_path):
@@ -98,3 +101,62 @@ def test_bad_flags_fail_fast_with_one_line(args, needle, tmp_path):
     err = proc.stderr.strip().splitlines()
     assert len(err) == 1 and needle in err[0], proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
+
+
+def test_unreachable_address_is_one_line(tmp_path):
+    proc = run(
+        "--preset", "tiny", "--address", "127.0.0.1:1", "--output-dir", str(tmp_path), timeout=300
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: --address 127.0.0.1:1")
+
+
+def test_too_many_env_runners_for_the_cluster_is_refused(tmp_path):
+    """Say so instead of waiting forever for resources that will never come."""
+    env = {**os.environ, "RAY_ADDRESS": ""}
+    start = subprocess.run(
+        [
+            "ray",
+            "start",
+            "--head",
+            "--num-cpus",
+            "2",
+            "--port",
+            "6391",
+            "--include-dashboard",
+            "false",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert start.returncode == 0, start.stderr[-2000:]
+    try:
+        proc = run(
+            "--preset",
+            "tiny",
+            "--address",
+            "127.0.0.1:6391",
+            "--num-env-runners",
+            "8",
+            "--output-dir",
+            str(tmp_path),
+            timeout=300,
+        )
+    finally:
+        subprocess.run(["ray", "stop", "--force"], capture_output=True)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "--num-env-runners 8" in last and "2 CPUs" in last
+
+
+def test_bad_weights_file_fails_before_ray_starts(tmp_path):
+    bad = tmp_path / "w.pth"
+    bad.write_bytes(b"not a checkpoint")
+    proc = run(
+        "--preset", "tiny", "--weights", str(bad), "--output-dir", str(tmp_path), timeout=120
+    )
+    assert proc.returncode == 2
+    assert str(bad) in proc.stderr.strip().splitlines()[-1]
+    assert "Ray up" not in proc.stdout

@@ -1,0 +1,35 @@
+"""The env's observation and action spaces, computable without building data or a model.
+
+Used by the env itself and by pre-flight checks (is this saved policy for this env?).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from gymnasium import spaces
+
+from envs import actions
+
+OBS_FIELDS = (
+    "task_loss",
+    "guidance_loss",
+    "progress",
+    "head_weight_mean",
+    "head_weight_std",
+    "proxy_acc",
+)
+LOSS_CAP = 100.0  # losses are clipped into the observation box; divergence is flagged separately
+
+
+def observation_space(num_groups: int) -> spaces.Box:
+    low = np.array([0, 0, 0, -10, 0, 0] + [0] * num_groups, dtype=np.float32)
+    high = np.array([LOSS_CAP, LOSS_CAP, 1, 10, 10, 1] + [1] * num_groups, dtype=np.float32)
+    return spaces.Box(low, high, dtype=np.float32)
+
+
+def env_spaces(model: str, encoding: str) -> tuple[spaces.Box, spaces.Space]:
+    """(observation space, action space) of the env for `model` and action `encoding`."""
+    from trainables.models import MODEL_GROUPS
+
+    g = len(MODEL_GROUPS[model])
+    return observation_space(g), actions.action_space(encoding, g)

@@ -32,19 +32,29 @@ def find_module_dir(checkpoint: str | Path) -> Path:
     )
 
 
+def load_module(checkpoint: str | Path):
+    """The RLModule saved in an RLlib checkpoint; a one-line ConfigError if it cannot load."""
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    module_dir = find_module_dir(checkpoint)
+    try:
+        return RLModule.from_checkpoint(module_dir)
+    except Exception as exc:  # a damaged or foreign checkpoint: say which, in one line
+        raise ConfigError(
+            f"--policy-checkpoint {module_dir}: cannot load RLModule ({exc})"
+        ) from exc
+
+
+def checkpoint_encoding(checkpoint: str | Path) -> str:
+    """The action encoding a saved policy emits (so deploying it needs no --algo)."""
+    return _encoding_of(load_module(checkpoint).action_space)
+
+
 class RLModulePolicy:
     """Greedy actions from an RLModule; keeps recurrent state across one episode's windows."""
 
     def __init__(self, checkpoint: str | Path, action_space: spaces.Space, obs_space: spaces.Box):
-        from ray.rllib.core.rl_module.rl_module import RLModule
-
-        module_dir = find_module_dir(checkpoint)
-        try:
-            self.module = RLModule.from_checkpoint(module_dir)
-        except Exception as exc:  # a damaged or foreign checkpoint: say which, in one line
-            raise ConfigError(
-                f"--policy-checkpoint {module_dir}: cannot load RLModule ({exc})"
-            ) from exc
+        self.module = load_module(checkpoint)
         if self.module.observation_space != obs_space or self.module.action_space != action_space:
             raise ConfigError(
                 f"--policy-checkpoint {checkpoint}: policy was trained on observation "

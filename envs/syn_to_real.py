@@ -32,22 +32,12 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
 from envs import actions
+from envs.spaces import LOSS_CAP, OBS_FIELDS, observation_space
 from trainables import config as config_lib
 from trainables.config import FinetuneConfig
 from trainables.finetune import FinetuneRun
-
-OBS_FIELDS = (
-    "task_loss",
-    "guidance_loss",
-    "progress",
-    "head_weight_mean",
-    "head_weight_std",
-    "proxy_acc",
-)
-LOSS_CAP = 100.0  # losses are clipped into the observation box; divergence is flagged separately
 
 
 class SynToRealEnv(gym.Env):
@@ -77,10 +67,8 @@ class SynToRealEnv(gym.Env):
         g = self.run.num_groups
         self.group_names = self.run.group_names
         self.action_space = actions.action_space(action_encoding, g)
-        low = np.array([0, 0, 0, -10, 0, 0] + [0] * g, dtype=np.float32)
-        high = np.array([LOSS_CAP, LOSS_CAP, 1, 10, 10, 1] + [1] * g, dtype=np.float32)
-        self.observation_space = spaces.Box(low, high, dtype=np.float32)
-        self._last_obs = np.zeros(len(low), dtype=np.float32)
+        self.observation_space = observation_space(g)
+        self._last_obs = np.zeros(self.observation_space.shape, dtype=np.float32)
 
     @property
     def obs_names(self) -> tuple[str, ...]:

@@ -114,10 +114,25 @@ def pipeline_from_args(args: argparse.Namespace) -> PipelineConfig:
     return pipe
 
 
+def _check_reachable(address: str) -> None:
+    """Fail in seconds on a host:port nobody listens on (ray.init would retry for minutes)."""
+    import socket
+
+    hostport = address.removeprefix("ray://")
+    if address == "auto" or ":" not in hostport:
+        return
+    host, _, port = hostport.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--address {address}: cannot reach Ray ({exc})") from None
+
+
 def start_ray(pipe: PipelineConfig) -> None:
     import ray
 
     if pipe.address:
+        _check_reachable(pipe.address)
         try:
             ctx = ray.init(address=pipe.address, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -208,7 +223,9 @@ def evaluate(
     names = [b for b in pipe.baselines.split(",") if b]
     controllers = [
         {
-            "method": f"learned ({pipe.algo})",
+            "method": "learned (saved policy)"
+            if pipe.policy_checkpoint
+            else f"learned ({pipe.algo})",
             "checkpoint": str(policy_checkpoint),
             "action_encoding": encoding,
         }
@@ -229,14 +246,15 @@ def main(argv: list[str] | None = None) -> int:
     pipe = pipeline_from_args(args)
 
     from controllers.algorithms import action_encoding_for
-    from controllers.policy_from_checkpoint import RLModulePolicy
+    from controllers.policy_from_checkpoint import RLModulePolicy, checkpoint_encoding
     from envs.spaces import env_spaces
     from trainables.preflight import check_inputs
 
     # Everything checkable fails here, in one line, before Ray starts any worker.
     encoding = action_encoding_for(pipe.algo)
     check_inputs(cfg)
-    if pipe.policy_checkpoint:
+    if pipe.policy_checkpoint:  # its own encoding, whatever --algo says; spaces must match
+        encoding = checkpoint_encoding(pipe.policy_checkpoint)
         obs_space, action_space = env_spaces(cfg.model, encoding)
         RLModulePolicy(pipe.policy_checkpoint, action_space, obs_space)
 

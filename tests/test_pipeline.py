@@ -78,7 +78,7 @@ def test_deploy_saved_policy_skips_meta_training(tiny_pipeline, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "meta-train iter" not in proc.stdout
     results = json.loads((tmp_path / "results.json").read_text())
-    assert [r["method"] for r in results["table"]] == ["learned (PPO)"]
+    assert [r["method"] for r in results["table"]] == ["learned (saved policy)"]
 
 
 @pytest.mark.parametrize(

@@ -32,36 +32,65 @@ class EpisodeResult:
         return asdict(self)
 
 
+@dataclass
+class Resume:
+    """Where an interrupted episode stood at its last checkpoint."""
+
+    env_state: dict[str, Any]
+    policy_state: dict[str, Any] | None
+    window: int
+    episode_return: float
+
+
+def policy_state(policy: Policy) -> dict[str, Any] | None:
+    """The part of a policy that changes during an episode (a random policy's generator)."""
+    rng = getattr(policy, "_rng", None)
+    return {"_rng": rng} if rng is not None else None
+
+
+WindowCallback = Callable[[int, dict[str, Any], float, float, bool], None]
+
+
 def run_episode(
     env: SynToRealEnv,
     policy: Policy,
     seed: int,
     method: str,
-    on_window: Callable[[int, dict[str, Any]], None] | None = None,
+    on_window: WindowCallback | None = None,
+    resume: Resume | None = None,
 ) -> EpisodeResult:
-    """One full fine-tuning run from the pretrained weights, with `policy` picking the rates."""
+    """One full fine-tuning run from the pretrained weights, with `policy` picking the rates.
+
+    `on_window(window, info, reward, episode_return, done)` runs after every window (Tune
+    reports and checkpoints there); `resume` continues an episode from its checkpoint.
+    """
     if policy.action_encoding != env.action_encoding:
         raise ValueError(f"policy emits {policy.action_encoding}, env takes {env.action_encoding}")
     t0 = time.perf_counter()
-    obs, info0 = env.reset(seed=seed)
     policy.reset(seed)
-    total, done, window, info = 0.0, False, 0, {}
-    schedule = []
+    if resume is None:
+        obs, info0 = env.reset(seed=seed)
+        initial, window, total = info0["proxy_acc"], 0, 0.0
+    else:
+        obs = env.set_state(resume.env_state)
+        policy.__dict__.update(resume.policy_state or {})
+        initial, window, total = env.initial_proxy_acc, resume.window, resume.episode_return
+    done, info, schedule = False, {}, []
     while not done:
         obs, reward, terminated, truncated, info = env.step(policy.act(obs))
         total += reward
+        window += 1
         done = terminated or truncated
         schedule.append(info["multipliers"])
         if on_window is not None:
-            on_window(window, info)
-        window += 1
+            on_window(window, info, reward, total, done)
     return EpisodeResult(
         method=method,
         seed=seed,
         test_acc=info.get("test_acc", math.nan),
         test_overall_acc=info.get("test_overall_acc", math.nan),
         proxy_acc=info["proxy_acc"],
-        initial_proxy_acc=info0["proxy_acc"],
+        initial_proxy_acc=initial,
         episode_return=total,
         diverged=bool(info["diverged"]),
         wall_s=time.perf_counter() - t0,

@@ -16,6 +16,7 @@ from ray import tune
 
 from controllers.baselines import FixedPolicy, Policy, make_baseline
 from controllers.policy_from_checkpoint import RLModulePolicy
+from controllers.rollout import Resume, policy_state, run_episode
 from envs.syn_to_real import SynToRealEnv
 from trainables.config import FinetuneConfig
 
@@ -47,26 +48,17 @@ def controller_trainable(config: dict[str, Any]) -> None:
     policy = make_policy(config, env)
     seed = int(config["seed"])
 
+    resume = None
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
             saved = pickle.loads((Path(d) / STATE_FILE).read_bytes())
-        obs = env.set_state(saved["env"])
-        policy.reset(seed)
-        if saved.get("policy") is not None:
-            policy.__dict__.update(saved["policy"])
-        window, total = saved["window"], saved["return"]
-    else:
-        obs, _ = env.reset(seed=seed)
-        policy.reset(seed)
-        window, total = 0, 0.0
+        if saved["env"] is None:  # a finished run (PBT may copy one): report its result again
+            tune.report(saved["metrics"])
+            return
+        resume = Resume(saved["env"], saved["policy"], saved["window"], saved["return"])
 
-    done = False
-    while not done:
-        obs, reward, terminated, truncated, info = env.step(policy.act(obs))
-        total += reward
-        window += 1
-        done = terminated or truncated
+    def report(window: int, info: dict[str, Any], reward: float, total: float, done: bool):
         metrics = {
             "window": window,
             "proxy_acc": info["proxy_acc"],
@@ -87,14 +79,12 @@ def controller_trainable(config: dict[str, Any]) -> None:
         with tempfile.TemporaryDirectory() as d:
             state = {
                 "env": env.get_state() if not done else None,
-                "policy": _policy_state(policy),
+                "policy": policy_state(policy),
                 "window": window,
                 "return": total,
+                "metrics": metrics,
             }
             (Path(d) / STATE_FILE).write_bytes(pickle.dumps(state))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
 
-
-def _policy_state(policy: Policy) -> dict[str, Any] | None:
-    rng = getattr(policy, "_rng", None)
-    return {"_rng": rng} if rng is not None else None
+    run_episode(env, policy, seed, config["controller"]["method"], report, resume)

@@ -94,6 +94,11 @@ class SynToRealEnv(gym.Env):
         self._last_obs = self._observe(math.log(self.run.splits.num_classes), 0.0, acc)
         return self._last_obs, {"proxy_acc": acc, "run_seed": run_seed}
 
+    @property
+    def initial_proxy_acc(self) -> float:
+        """Proxy accuracy of the pretrained model at this episode's start."""
+        return self._initial_proxy_acc
+
     def get_state(self) -> dict[str, Any]:
         """Mid-episode state for checkpointing (see FinetuneRun.state_dict)."""
         return {

@@ -126,10 +126,10 @@ def run_controllers(
     A controller is a dict with a `method` label plus what `make_policy` takes, and optionally
     `finetune`: FinetuneConfig overrides for that method (e.g. guidance off).
     """
-    tuner = make_tuner(
-        resources.wrap(controller_trainable),
+    return _fit_controller_trials(
         storage,
         name,
+        resources,
         resume,
         param_space={
             "finetune": dataclasses.asdict(cfg),
@@ -137,9 +137,7 @@ def run_controllers(
             "seed": tune.grid_search(seeds),
         },
         tune_config=tune.TuneConfig(max_concurrent_trials=resources.concurrency),
-        run_config=trial_run_config(storage, name),
     )
-    return collect(tuner.fit())
 
 
 def run_pbt(
@@ -165,10 +163,10 @@ def run_pbt(
         perturbation_interval=max(1, cfg.windows // 4),
         hyperparam_mutations={"pbt_multipliers": {g: levels for g in groups}},
     )
-    tuner = make_tuner(
-        resources.wrap(controller_trainable),
+    return _fit_controller_trials(
         storage,
         name,
+        resources,
         resume,
         param_space={
             "finetune": dataclasses.asdict(cfg),
@@ -183,8 +181,27 @@ def run_pbt(
             num_samples=population,
             max_concurrent_trials=resources.concurrency,
         ),
-        # PBT restores members from each other's checkpoints: keep them all.
-        run_config=trial_run_config(storage, name, keep=None),
+        keep=None,  # PBT restores members from each other's checkpoints: keep them all
+    )
+
+
+def _fit_controller_trials(
+    storage: Path,
+    name: str,
+    resources: TrialResources,
+    resume: bool,
+    param_space: dict[str, Any],
+    tune_config: tune.TuneConfig,
+    keep: int | None = 2,
+) -> list[dict[str, Any]]:
+    tuner = make_tuner(
+        resources.wrap(controller_trainable),
+        storage,
+        name,
+        resume,
+        param_space=param_space,
+        tune_config=tune_config,
+        run_config=trial_run_config(storage, name, keep),
     )
     return collect(tuner.fit())
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from controllers.baselines import Policy
@@ -27,9 +27,6 @@ class EpisodeResult:
     wall_s: float
     multipliers: list[dict[str, float]] = field(default_factory=list)
     """The per-group multipliers applied at each window: the policy's behaviour."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass

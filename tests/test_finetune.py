@@ -109,3 +109,13 @@ def test_scratch_model_has_no_retention_score():
     run = FinetuneRun(preset("tiny", pretrained=False, guidance_weight=0.0))
     run.reset(0)
     assert np.isnan(run.imagenet_agreement())
+
+
+def test_oracle_trains_on_real_digits_disjoint_from_its_test_half():
+    oracle = build_splits(preset("tiny", train_domain="real", max_test=0))
+    normal = build_splits(preset("tiny", max_test=0))
+    assert not (_as_set(oracle.train) & _as_set(oracle.test))
+    assert _as_set(oracle.train) <= _as_set(normal.test)  # real images, not renders
+    assert len(oracle.train) + len(oracle.test) == len(normal.test)
+    with pytest.raises(Exception, match="train-domain"):
+        preset("tiny", dataset="visda", train_domain="real")

@@ -49,6 +49,9 @@ class FinetuneConfig:
     """Start from ImageNet weights; false trains the same network from scratch."""
     image_size: int = 32
     """Input resolution in pixels."""
+    train_domain: str = "synthetic"
+    """Training data: 'synthetic' (the task), or 'real' for the real-trained oracle (digits only):
+    it trains on a random half of the real test pool and is scored on the other half."""
     num_train: int = 2000
     """Synthetic training images to render (digits only; VisDA uses its whole train list)."""
     proxy: str = "synthetic"
@@ -98,6 +101,9 @@ class FinetuneConfig:
         _check_choice("proxy", self.proxy, PROXIES)
         _check_choice("guidance", self.guidance, GUIDANCES)
         _check_choice("schedule", self.schedule, SCHEDULES)
+        _check_choice("train_domain", self.train_domain, ("synthetic", "real"))
+        if self.dataset == "visda" and self.train_domain == "real":
+            raise ConfigError("--train-domain real (the oracle) needs --dataset digits")
         if self.dataset == "visda" and self.proxy == "heldout_fonts":
             raise ConfigError("--proxy heldout_fonts needs --dataset digits (VisDA has no fonts)")
         for name in ("image_size", "batch_size", "eval_batch_size", "iters_per_window", "windows"):

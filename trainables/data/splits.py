@@ -73,6 +73,10 @@ def _digits_splits(cfg: FinetuneConfig) -> Splits:
     real_x, real_y = digits.load_real_digits()
     fewshot = balanced_pick(real_y, cfg.fewshot_per_class, rng)
     rest = np.setdiff1d(np.arange(len(real_y)), fewshot)
+    if cfg.train_domain == "real":  # the oracle: half the real pool to train, half to score
+        perm = np.random.default_rng(cfg.data_seed + 3).permutation(rest)
+        real_train, rest = np.sort(perm[: len(perm) // 2]), np.sort(perm[len(perm) // 2 :])
+        train_x, train_y = real_x[real_train], real_y[real_train]
     test = rest[_cap_balanced(real_y[rest], cfg.max_test, rng)]
 
     # Every proxy is built (a few hundred renders each) so that runs can report how well each

@@ -122,7 +122,14 @@ def overhead(preset_name: str, seed: int) -> dict[str, float]:
         "ratio_step_excl_proxy_vs_plain": (parts["total_s"] - parts["evaluation_s"]) / plain,
         "ratio_total_vs_plain": parts["total_s"] / plain,
     }
-    parts |= rllib_overhead(preset_name, parts["total_s"], seed)
+    # An env runner is a 1-CPU Ray actor, so torch runs 1 thread there: compare like with like.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        parts["direct_episode_1_thread_s"] = env_episode_breakdown(env, seed)["total_s"]
+    finally:
+        torch.set_num_threads(threads)
+    parts |= rllib_overhead(preset_name, parts["direct_episode_1_thread_s"], seed)
     return parts
 
 

@@ -146,8 +146,10 @@ class SynToRealEnv(gym.Env):
                 test = self.run.evaluate("test")
                 info |= {"test_acc": test.mean_class, "test_overall_acc": test.overall}
                 # For judging the proxies and the guidance; none of this feeds the reward.
+                chosen = self.cfg.proxy  # already scored above: reuse, do not evaluate twice
                 info["proxy_accs"] = {
-                    n: self.run.evaluate(f"proxy/{n}").mean_class for n in self.run.proxy_names
+                    n: acc if n == chosen else self.run.evaluate(f"proxy/{n}").mean_class
+                    for n in self.run.proxy_names
                 }
                 info["imagenet_agreement"] = self.run.imagenet_agreement()
         self._last_obs = self._observe(stats.task_loss, stats.guidance_loss, acc)

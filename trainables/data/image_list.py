@@ -168,11 +168,6 @@ class ImageListDataset(Dataset):
         self.labels: torch.Tensor = torch.as_tensor(list(labels), dtype=torch.long)
         self.transform = transform
 
-    @classmethod
-    def from_list(cls, image_list: ImageList, transform: Callable | None) -> ImageListDataset:
-        """Build a dataset from a parsed :class:`ImageList`."""
-        return cls(image_list.paths, image_list.labels, transform)
-
     def __len__(self) -> int:
         return len(self.paths)
 

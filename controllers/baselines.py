@@ -49,6 +49,13 @@ class RandomPolicy:
     def reset(self, seed: int) -> None:
         self._rng = np.random.default_rng(seed)
 
+    def get_state(self) -> dict:
+        """The generator's position, as plain Python values (safe to save and load)."""
+        return {"rng": self._rng.bit_generator.state}
+
+    def set_state(self, state: dict) -> None:
+        self._rng.bit_generator.state = state["rng"]
+
     def act(self, obs: np.ndarray) -> np.ndarray | int:
         levels = self._rng.integers(len(actions.LEVELS), size=self.num_groups)
         return actions.from_multipliers(self.action_encoding, actions.LEVELS[levels])

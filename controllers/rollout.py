@@ -41,8 +41,8 @@ class Resume:
 
 def policy_state(policy: Policy) -> dict[str, Any] | None:
     """The part of a policy that changes during an episode (a random policy's generator)."""
-    rng = getattr(policy, "_rng", None)
-    return {"_rng": rng} if rng is not None else None
+    get_state = getattr(policy, "get_state", None)
+    return get_state() if get_state is not None else None
 
 
 WindowCallback = Callable[[int, dict[str, Any], float, float, bool], None]
@@ -70,7 +70,8 @@ def run_episode(
         initial, window, total = info0["proxy_acc"], 0, 0.0
     else:
         obs = env.set_state(resume.env_state)
-        policy.__dict__.update(resume.policy_state or {})
+        if resume.policy_state is not None:
+            policy.set_state(resume.policy_state)  # type: ignore[attr-defined]
         initial, window, total = env.initial_proxy_acc, resume.window, resume.episode_return
     done, info, schedule = False, {}, []
     while not done:

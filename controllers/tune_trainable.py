@@ -2,25 +2,27 @@
 
 It reports proxy-validation accuracy and the applied multipliers after every window and saves a
 checkpoint with each report, so a restored trial continues mid-run. The real test accuracy is
-reported once, with the last window (`done=True`).
+reported once, with the last window (`done=True`). Checkpoints hold only tensors and plain
+values and load with `torch.load(weights_only=True)`: no pickled code runs on restore.
 """
 
 from __future__ import annotations
 
-import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
 from ray import tune
 
 from controllers.baselines import FixedPolicy, Policy, make_baseline
-from controllers.policy_from_checkpoint import RLModulePolicy
 from controllers.rollout import Resume, policy_state, run_episode
+from controllers.saved_policy import RLModulePolicy
 from envs.syn_to_real import SynToRealEnv
 from trainables.config import FinetuneConfig
 
-STATE_FILE = "controller_run.pkl"
+STATE_FILE = "controller_run.pt"
 
 
 def make_policy(config: dict[str, Any], env: SynToRealEnv) -> Policy:
@@ -29,10 +31,32 @@ def make_policy(config: dict[str, Any], env: SynToRealEnv) -> Policy:
     scheduler mutates between windows)."""
     controller = config["controller"]
     if "checkpoint" in controller:
-        return RLModulePolicy(controller["checkpoint"], env.action_space, env.observation_space)
+        return RLModulePolicy(controller["checkpoint"], env.group_names, env.action_encoding)
     if controller.get("pbt"):
         return FixedPolicy([float(config["pbt_multipliers"][g]) for g in env.group_names])
     return make_baseline(controller["baseline"], len(env.group_names))
+
+
+def plain(value: Any) -> Any:
+    """`value` with numpy scalars and arrays turned into Python numbers and tensors, the types
+    that `torch.load(weights_only=True)` accepts."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(plain(v) for v in value)
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def save_run_state(folder: Path, state: dict[str, Any]) -> None:
+    torch.save(plain(state), folder / STATE_FILE)
+
+
+def load_run_state(folder: Path) -> dict[str, Any]:
+    return torch.load(folder / STATE_FILE, weights_only=True)
 
 
 def controller_trainable(config: dict[str, Any]) -> None:
@@ -52,7 +76,7 @@ def controller_trainable(config: dict[str, Any]) -> None:
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
-            saved = pickle.loads((Path(d) / STATE_FILE).read_bytes())
+            saved = load_run_state(Path(d))
         if saved["env"] is None:  # a finished run (PBT may copy one): report its result again
             tune.report(saved["metrics"])
             return
@@ -84,7 +108,7 @@ def controller_trainable(config: dict[str, Any]) -> None:
                 "return": total,
                 "metrics": metrics,
             }
-            (Path(d) / STATE_FILE).write_bytes(pickle.dumps(state))
+            save_run_state(Path(d), state)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
 
     run_episode(env, policy, seed, config["controller"]["method"], report, resume)

@@ -27,9 +27,12 @@ def observation_space(num_groups: int) -> spaces.Box:
     return spaces.Box(low, high, dtype=np.float32)
 
 
-def env_spaces(model: str, encoding: str) -> tuple[spaces.Box, spaces.Space]:
-    """(observation space, action space) of the env for `model` and action `encoding`."""
-    from trainables.models import MODEL_GROUPS
+def group_spaces(num_groups: int, encoding: str) -> tuple[spaces.Box, spaces.Space]:
+    """(observation space, action space) of the env for a model with `num_groups` layer
+    groups and action `encoding`."""
+    return observation_space(num_groups), actions.action_space(encoding, num_groups)
 
-    g = len(MODEL_GROUPS[model])
-    return observation_space(g), actions.action_space(encoding, g)
+
+def num_groups_of(obs_space: spaces.Space) -> int:
+    """How many layer groups an observation space was built for."""
+    return int(obs_space.shape[0]) - len(OBS_FIELDS)

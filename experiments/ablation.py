@@ -3,7 +3,7 @@
 How to run:
     python experiments/ablation.py                          # every row, 5 seeds, embedded preset
     python experiments/ablation.py --rows hand_tuned,hand_tuned+kl,scratch --seeds 3
-    python experiments/ablation.py --policy-checkpoint runs/asg/tune/meta_train/PPO_.../checkpoint_3
+    python experiments/ablation.py --policy-checkpoint runs/asg/policy
 
 Every row gets the same fine-tuning budget (the preset's windows x iterations) and the same
 evaluation seeds. The `learned+kl` row needs --policy-checkpoint (a policy meta-trained by
@@ -65,7 +65,11 @@ def build_parser(preset: str) -> argparse.ArgumentParser:
     add_preset_flag(p, preset)
     p.add_argument("--rows", default=",".join(ROWS), help="comma-separated rows to run")
     p.add_argument("--seeds", type=int, default=5, help="evaluation seeds per row")
-    p.add_argument("--policy-checkpoint", default=None, help="RLlib checkpoint for learned+kl")
+    p.add_argument(
+        "--policy-checkpoint",
+        default=None,
+        help="saved policy for learned+kl: the policy/ folder asg_visda.py writes",
+    )
     p.add_argument("--pbt-population", type=int, default=4, help="PBT population size")
     p.add_argument("--concurrency", type=int, default=2, help="fine-tuning runs at once")
     p.add_argument("--cpus-per-trial", type=float, default=1, help="CPUs per fine-tuning run")
@@ -88,6 +92,15 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError("--rows learned+kl needs --policy-checkpoint (see asg_visda.py)")
     if args.seeds < 1:
         raise ConfigError("--seeds must be >= 1")
+
+    from controllers.saved_policy import check_deployable
+    from trainables.models import MODEL_GROUPS
+    from trainables.preflight import check_inputs
+
+    check_inputs(cfg)  # bad data, model or weights: one line, before Ray starts
+    encoding = "multidiscrete"
+    if "learned+kl" in rows:
+        encoding = check_deployable(args.policy_checkpoint, MODEL_GROUPS[cfg.model])
 
     import ray
 
@@ -116,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         controller = {**controller, "method": row, "finetune": overrides}
         if "checkpoint" in controller:
             controller["checkpoint"] = str(Path(args.policy_checkpoint).resolve())
+            controller["action_encoding"] = encoding
         controllers.append(controller)
     runs = run_controllers(controllers, seeds, cfg, storage, "rows", resources, args.resume)
     if "pbt+kl" in rows:

@@ -137,7 +137,15 @@ def start_ray(pipe: PipelineConfig) -> None:
             ctx = ray.init(address=pipe.address, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(f"--address {pipe.address}: cannot reach Ray ({first})") from None
+            # Ray enables token auth by itself only for address='auto', never for host:port.
+            hint = (
+                ""
+                if "RAY_AUTH_MODE" in os.environ
+                else "; a token-auth cluster needs RAY_AUTH_MODE=token"
+            )
+            raise ConfigError(
+                f"--address {pipe.address}: cannot reach Ray ({first}{hint})"
+            ) from None
     else:
         # The algorithm's own process mostly waits on its runners: give it a logical CPU of
         # its own so N runners fit on an N-core machine.
@@ -164,7 +172,7 @@ def start_ray(pipe: PipelineConfig) -> None:
 
 
 def meta_train(pipe: PipelineConfig, cfg: FinetuneConfig, storage: Path) -> Path:
-    """Train the controller with RLlib under Tune; returns the final checkpoint's path."""
+    """Train the controller with RLlib under Tune; returns the final RLlib checkpoint's path."""
     from ray import tune
 
     from controllers.algorithms import Resources, build_algo_config
@@ -246,23 +254,21 @@ def main(argv: list[str] | None = None) -> int:
     pipe = pipeline_from_args(args)
 
     from controllers.algorithms import action_encoding_for
-    from controllers.policy_from_checkpoint import RLModulePolicy, checkpoint_encoding
-    from envs.spaces import env_spaces
+    from controllers.saved_policy import check_deployable, export_policy
+    from trainables.models import MODEL_GROUPS
     from trainables.preflight import check_inputs
 
     # Everything checkable fails here, in one line, before Ray starts any worker.
     encoding = action_encoding_for(pipe.algo)
     check_inputs(cfg)
-    if pipe.policy_checkpoint:  # its own encoding, whatever --algo says; spaces must match
-        encoding = checkpoint_encoding(pipe.policy_checkpoint)
-        obs_space, action_space = env_spaces(cfg.model, encoding)
-        RLModulePolicy(pipe.policy_checkpoint, action_space, obs_space)
+    if pipe.policy_checkpoint:  # its own encoding, whatever --algo says; groups must match
+        encoding = check_deployable(pipe.policy_checkpoint, MODEL_GROUPS[cfg.model])
 
     out = Path(pipe.output_dir).expanduser().resolve()
-    out.mkdir(parents=True, exist_ok=True)
     storage = out / "tune"
     t0 = time.perf_counter()
     start_ray(pipe)
+    out.mkdir(parents=True, exist_ok=True)
 
     if pipe.policy_checkpoint:
         checkpoint = Path(pipe.policy_checkpoint).resolve()
@@ -273,8 +279,10 @@ def main(argv: list[str] | None = None) -> int:
             f"({cfg.windows} windows x {cfg.iters_per_window} SGD iterations each)",
             flush=True,
         )
-        checkpoint = meta_train(pipe, cfg, storage)
-        print(f"[asg] policy checkpoint: {checkpoint}", flush=True)
+        checkpoint = export_policy(
+            meta_train(pipe, cfg, storage), out / "policy", MODEL_GROUPS[cfg.model]
+        )
+        print(f"[asg] policy saved to {checkpoint} (deploy with --policy-checkpoint)", flush=True)
     meta_s = time.perf_counter() - t0
 
     print(

@@ -1,12 +1,14 @@
 """Baseline controllers, algorithm selection and policy loading: no Ray cluster needed."""
 
+import json
+
 import numpy as np
 import pytest
 
 from controllers.algorithms import ACTION_ENCODING, action_encoding_for
 from controllers.baselines import RandomPolicy, make_baseline
-from controllers.policy_from_checkpoint import find_module_dir
 from controllers.rollout import run_episode
+from controllers.saved_policy import load_module, read_policy_meta
 from envs import actions
 from trainables.errors import ConfigError
 
@@ -56,12 +58,44 @@ def test_unfit_algorithm_is_a_clear_error(name, match):
         action_encoding_for(name)
 
 
-def test_policy_checkpoint_must_be_an_rllib_checkpoint(tmp_path):
+def test_saved_policy_folder_is_checked_before_loading(tmp_path):
+    """--policy-checkpoint takes an exported policy folder; anything else is one clear line,
+    and a raw RLlib checkpoint (a pickle) is refused rather than unpickled."""
     with pytest.raises(ConfigError, match="no such file"):
-        find_module_dir(tmp_path / "missing")
+        read_policy_meta(tmp_path / "missing")
     (tmp_path / "junk").mkdir()
-    with pytest.raises(ConfigError, match="not an RLlib checkpoint"):
-        find_module_dir(tmp_path / "junk")
+    with pytest.raises(ConfigError, match="not a saved policy"):
+        read_policy_meta(tmp_path / "junk")
+    rllib = tmp_path / "rllib" / "learner_group" / "learner" / "rl_module" / "default_policy"
+    rllib.mkdir(parents=True)
+    (rllib / "class_and_ctor_args.pkl").write_bytes(b"not to be unpickled")
+    with pytest.raises(ConfigError, match="pickle.*export its policy first"):
+        read_policy_meta(tmp_path / "rllib")
+
+    good = {
+        "format_version": 1,
+        "algo": "PPO",
+        "groups": ["stem", "head"],
+        "action_encoding": "multidiscrete",
+        "model_config": {},
+    }
+    folder = tmp_path / "policy"
+    folder.mkdir()
+    for meta, match in [
+        ("{not json", "malformed"),
+        ({**good, "format_version": 9}, "format_version 9"),
+        ({**good, "algo": "BC"}, "unknown algo"),
+        ({**good, "groups": []}, "groups"),
+        ({**good, "action_encoding": "gaussian"}, "gaussian"),
+        ({k: v for k, v in good.items() if k != "groups"}, "malformed"),
+    ]:
+        (folder / "policy.json").write_text(meta if isinstance(meta, str) else json.dumps(meta))
+        with pytest.raises(ConfigError, match=match):
+            read_policy_meta(folder)
+    (folder / "policy.json").write_text(json.dumps(good))
+    assert read_policy_meta(folder)["groups"] == ["stem", "head"]
+    with pytest.raises(ConfigError, match="cannot load the policy"):  # no module_state.pt
+        load_module(folder)
 
 
 def test_run_episode_records_the_schedule(tiny_env):
@@ -71,3 +105,35 @@ def test_run_episode_records_the_schedule(tiny_env):
     assert result.multipliers[0]["head"] == 1.0 and result.multipliers[0]["stem"] == 0.1
     assert 0.0 <= result.test_acc <= 1.0
     assert result.episode_return == pytest.approx(result.proxy_acc - result.initial_proxy_acc)
+
+
+def test_interrupted_run_resumes_from_a_weights_only_checkpoint(tmp_path):
+    """The Tune trainable's mid-run checkpoint: plain tensors and values, loaded with
+    weights_only=True, and a resumed run continues where the saved one stood."""
+    import torch
+
+    from controllers.rollout import Resume, policy_state
+    from controllers.tune_trainable import load_run_state, save_run_state
+    from envs.syn_to_real import SynToRealEnv
+
+    env = SynToRealEnv(preset="tiny")
+    policy = RandomPolicy(len(env.group_names))
+
+    def save_after_first_window(window, info, reward, total, done):
+        if window == 1:
+            state = {"env": env.get_state(), "policy": policy_state(policy), "window": window}
+            save_run_state(tmp_path, {**state, "return": total, "metrics": info})
+
+    full = run_episode(env, policy, 5, "random", on_window=save_after_first_window)
+    saved = load_run_state(tmp_path)
+    fresh_env = SynToRealEnv(preset="tiny")
+    resume = Resume(saved["env"], saved["policy"], saved["window"], saved["return"])
+    rest = run_episode(fresh_env, RandomPolicy(len(env.group_names)), 5, "random", resume=resume)
+    assert len(full.multipliers) == env.cfg.windows
+    assert rest.multipliers == full.multipliers[1:]  # the random policy's stream carried over
+    assert rest.initial_proxy_acc == full.initial_proxy_acc
+
+    # Anything beyond tensors and plain values (here, a pickled Python object) is refused.
+    torch.save({"env": RandomPolicy(3)}, tmp_path / "controller_run.pt")
+    with pytest.raises(Exception, match="[Ww]eights only"):
+        load_run_state(tmp_path)

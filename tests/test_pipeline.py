@@ -12,13 +12,16 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "experiments" / "asg_visda.py"
 
 
-def run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+def run(
+    *args: str | Path, timeout: int = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(SCRIPT), *args],
+        [sys.executable, str(SCRIPT), *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,
         cwd=ROOT,
+        env=env,
     )
 
 
@@ -38,9 +41,21 @@ def tiny_pipeline(tmp_path_factory):
         "2",
         "--output-dir",
         str(out),
+        env={**os.environ, "ASG_TEST_API_TOKEN": SECRET},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, proc
+
+
+SECRET = "canary-7f3a9c51e2"  # a credential in the environment must not reach any log
+
+
+@pytest.mark.slow
+def test_no_secret_from_the_environment_is_written(tiny_pipeline):
+    out, proc = tiny_pipeline
+    assert SECRET not in proc.stdout + proc.stderr
+    leaked = [p for p in out.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
+    assert not leaked
 
 
 @pytest.mark.slow
@@ -55,6 +70,8 @@ def test_pipeline_writes_results(tiny_pipeline):
     assert results["finetune_config"]["windows"] == 3  # the tiny preset, recorded exactly
     assert "| learned (PPO) |" in (out / "results.md").read_text()
     assert (out / "policy_schedule.png").stat().st_size > 0
+    assert results["policy_checkpoint"] == str(out / "policy")
+    assert sorted(p.name for p in (out / "policy").iterdir()) == ["module_state.pt", "policy.json"]
     assert list((out / "tune").rglob("events.out.tfevents*")), "no TensorBoard logs"
     assert "meta-train iter" in proc.stdout  # progress is shown
 
@@ -96,11 +113,39 @@ def test_deploy_saved_policy_skips_meta_training(tiny_pipeline, tmp_path):
     ],
 )
 def test_bad_flags_fail_fast_with_one_line(args, needle, tmp_path):
-    proc = run(*args, "--output-dir", str(tmp_path), timeout=120)
+    proc = run(*args, "--output-dir", str(tmp_path / "out"), timeout=120)
     assert proc.returncode == 2
     err = proc.stderr.strip().splitlines()
     assert len(err) == 1 and needle in err[0], proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()  # nothing written half-way
+
+
+def test_policy_for_another_model_or_unexported_is_refused(tmp_path):
+    """A saved policy whose layer groups are not this model's, and a raw RLlib checkpoint
+    (a pickle), both fail in one line before Ray starts."""
+    import dataclasses
+
+    from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
+
+    from controllers.saved_policy import build_module, save_policy
+    from trainables.models import MODEL_GROUPS
+
+    groups = MODEL_GROUPS["resnet101"]  # the tiny preset runs efficientnet_lite0
+    model_config = dataclasses.asdict(DefaultModelConfig())
+    policy = save_policy(
+        build_module("PPO", groups, "multidiscrete", model_config), tmp_path / "p", groups
+    )
+    rllib = tmp_path / "rllib" / "learner_group" / "learner" / "rl_module" / "default_policy"
+    rllib.mkdir(parents=True)
+    (rllib / "class_and_ctor_args.pkl").write_bytes(b"never unpickled")
+    for checkpoint, needle in [(policy, "layer groups (conv1"), (tmp_path / "rllib", "pickle")]:
+        out = tmp_path / "out"
+        proc = run("--preset", "tiny", "--policy-checkpoint", str(checkpoint), "--output-dir", out)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        err = proc.stderr.strip().splitlines()
+        assert len(err) == 1 and needle in err[0] and str(checkpoint) in err[0], err
+        assert not out.exists()
 
 
 def test_unreachable_address_is_one_line(tmp_path):
@@ -114,7 +159,8 @@ def test_unreachable_address_is_one_line(tmp_path):
 
 def test_too_many_env_runners_for_the_cluster_is_refused(tmp_path):
     """Say so instead of waiting forever for resources that will never come."""
-    env = {**os.environ, "RAY_ADDRESS": ""}
+    # Ray's token auth is on by default; a driver given host:port must opt in explicitly.
+    env = {**os.environ, "RAY_ADDRESS": "", "RAY_AUTH_MODE": "token"}
     start = subprocess.run(
         [
             "ray",
@@ -143,6 +189,7 @@ def test_too_many_env_runners_for_the_cluster_is_refused(tmp_path):
             "--output-dir",
             str(tmp_path),
             timeout=300,
+            env=env,
         )
     finally:
         subprocess.run(["ray", "stop", "--force"], capture_output=True)
@@ -154,9 +201,8 @@ def test_too_many_env_runners_for_the_cluster_is_refused(tmp_path):
 def test_bad_weights_file_fails_before_ray_starts(tmp_path):
     bad = tmp_path / "w.pth"
     bad.write_bytes(b"not a checkpoint")
-    proc = run(
-        "--preset", "tiny", "--weights", str(bad), "--output-dir", str(tmp_path), timeout=120
-    )
+    proc = run("--preset", "tiny", "--weights", bad, "--output-dir", tmp_path / "out", timeout=120)
     assert proc.returncode == 2
     assert str(bad) in proc.stderr.strip().splitlines()[-1]
     assert "Ray up" not in proc.stdout
+    assert not (tmp_path / "out").exists()

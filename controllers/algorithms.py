@@ -10,12 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import gymnasium as gym
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 from ray.rllib.algorithms.registry import ALGORITHMS
 from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 from ray.tune.registry import register_env
 
 from envs.fault_injection import CrashOnce
+from envs.input_errors import make_reporting_env
 from envs.syn_to_real import SynToRealEnv
 from trainables.errors import ConfigError
 
@@ -40,11 +42,13 @@ UNSUPPORTED = {
 }
 
 
-def make_env(env_config: dict[str, Any]) -> SynToRealEnv | CrashOnce:
-    """RLlib env creator; `crash_once_file` (tests only) wraps the env in `CrashOnce`."""
+def make_env(env_config: dict[str, Any]) -> gym.Env:
+    """RLlib env creator: SynToRealEnv keyword arguments, plus `input_error_file` (report input
+    errors there, see `envs.input_errors`) and `crash_once_file` (tests: wrap in `CrashOnce`)."""
     kwargs = dict(env_config)
     marker = kwargs.pop("crash_once_file", None)
-    env = SynToRealEnv(**kwargs)
+    error_file = kwargs.pop("input_error_file", None)
+    env = make_reporting_env(kwargs, error_file) if error_file else SynToRealEnv(**kwargs)
     return CrashOnce(env, marker) if marker else env
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from ray.tune.schedulers import PopulationBasedTraining
 from controllers.tune_trainable import controller_trainable
 from envs.actions import LEVELS
 from trainables.config import FinetuneConfig
-from trainables.errors import ConfigError
+from trainables.errors import ConfigError, DataError
 from trainables.models import MODEL_GROUPS
 
 
@@ -41,7 +42,36 @@ class _Progress(tune.Callback):
         print(f"[asg] {progress_line(trial.config, result)}", flush=True)
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        print(f"[asg] trial {trial.trial_id} failed; see {trial.local_path}", flush=True)
+        why = input_error_of(trial.get_error()) or f"see {trial.local_path}"
+        print(f"[asg] trial {trial.trial_id} failed: {why}", flush=True)
+
+
+_INPUT_ERROR_LINE = re.compile(
+    r"(?:trainables\.errors\.)?(?:ASGError|DataError|WeightsError|ConfigError): (.+)"
+)
+
+
+def input_error_of(error: BaseException | None) -> str | None:
+    """The one-line message of the user-fixable input error (an ASGError raised in a worker)
+    behind a failed trial, or None when something else failed it."""
+    if error is None:
+        return None
+    found = _INPUT_ERROR_LINE.findall(str(error))
+    return found[-1].strip() if found else None
+
+
+class StopOnInputError(tune.Stopper):
+    """Stops every trial once an env runner has recorded an input error in `error_file`
+    (see `envs.input_errors`), and, through `done`, when `done(result)` says so."""
+
+    def __init__(self, error_file: Path, done) -> None:
+        self.error_file, self.done = error_file, done
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return self.error_file.exists() or self.done(result)
+
+    def stop_all(self) -> bool:
+        return self.error_file.exists()
 
 
 def progress_callback() -> tune.Callback:
@@ -203,7 +233,14 @@ def _fit_controller_trials(
         tune_config=tune_config,
         run_config=trial_run_config(storage, name, keep),
     )
-    return collect(tuner.fit())
+    grid = tuner.fit()
+    runs = collect(grid)
+    errors = [e for e in (input_error_of(r.error) for r in grid) if e]
+    if errors:  # the same bad input would fail every retry: stop and say what it is
+        raise DataError(
+            f"{errors[0]} (finished runs are kept; fix the input and run again with --resume)"
+        )
+    return runs
 
 
 def collect(grid: tune.ResultGrid) -> list[dict[str, Any]]:
@@ -211,7 +248,8 @@ def collect(grid: tune.ResultGrid) -> list[dict[str, Any]]:
     runs = []
     for result in grid:
         if result.error or not result.metrics or not result.metrics.get("done"):
-            print(f"[asg] trial failed or unfinished, left out: {result.path}", flush=True)
+            why = input_error_of(result.error) or ("failed" if result.error else "unfinished")
+            print(f"[asg] trial left out ({why}): {result.path}", flush=True)
             continue
         m, conf = result.metrics, result.config
         df = result.metrics_dataframe

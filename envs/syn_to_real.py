@@ -40,6 +40,15 @@ from trainables.config import FinetuneConfig
 from trainables.finetune import FinetuneRun
 
 
+def resolve_config(
+    preset: str = "tiny", config: FinetuneConfig | dict[str, Any] | None = None, **overrides: Any
+) -> FinetuneConfig:
+    """The FinetuneConfig an env built with these arguments runs."""
+    if isinstance(config, dict):
+        config = FinetuneConfig(**config)
+    return config.replace(**overrides) if config else config_lib.preset(preset, **overrides)
+
+
 class SynToRealEnv(gym.Env):
     metadata = {"render_modes": []}
 
@@ -56,9 +65,7 @@ class SynToRealEnv(gym.Env):
         """Build from a preset ('tiny', 'embedded', 'visda') with FinetuneConfig field overrides,
         or from a complete `config`. `report_timing` adds wall times to `info`; it is off by
         default because timings make `info` differ between identical runs."""
-        if isinstance(config, dict):
-            config = FinetuneConfig(**config)
-        self.cfg = config.replace(**overrides) if config else config_lib.preset(preset, **overrides)
+        self.cfg = resolve_config(preset, config, **overrides)
         self.action_encoding = action_encoding
         self.diverge_penalty = float(diverge_penalty)
         self.report_test = report_test

@@ -37,7 +37,7 @@ from trainables.cli import (
     run_main,
 )
 from trainables.config import PRESETS, FinetuneConfig
-from trainables.errors import ConfigError
+from trainables.errors import ConfigError, DataError
 
 
 @dataclass(frozen=True)
@@ -171,17 +171,34 @@ def start_ray(pipe: PipelineConfig) -> None:
     print(f"[asg] Ray up: {cpus:g} CPUs, {gpus:g} GPUs{where}", flush=True)
 
 
+def episodes_of(result: dict[str, Any]) -> int:
+    """Fine-tuning runs (episodes) sampled so far, from an RLlib training result."""
+    return int(result.get("env_runners", {}).get("num_episodes_lifetime", 0))
+
+
 def meta_train(pipe: PipelineConfig, cfg: FinetuneConfig, storage: Path) -> Path:
     """Train the controller with RLlib under Tune; returns the final RLlib checkpoint's path."""
     from ray import tune
 
     from controllers.algorithms import Resources, build_algo_config
     from controllers.callbacks import ASGMetricsCallback
-    from controllers.tune_runs import durable_run_config, make_tuner
+    from controllers.tune_runs import (
+        StopOnInputError,
+        durable_run_config,
+        input_error_of,
+        make_tuner,
+    )
 
+    error_file = storage / "meta_train_input_errors.txt"
+    error_file.unlink(missing_ok=True)  # from an earlier attempt whose input has been fixed
+    storage.mkdir(parents=True, exist_ok=True)
     algo_config = build_algo_config(
         pipe.algo,
-        {"config": dataclasses.asdict(cfg), "report_timing": True},
+        {
+            "config": dataclasses.asdict(cfg),
+            "report_timing": True,
+            "input_error_file": str(error_file),
+        },
         windows_per_episode=cfg.windows,
         resources=Resources(
             pipe.num_env_runners, pipe.cpus_per_env_runner, pipe.gpus_per_env_runner
@@ -200,11 +217,16 @@ def meta_train(pipe: PipelineConfig, cfg: FinetuneConfig, storage: Path) -> Path
             storage,
             "meta_train",
             tune.CheckpointConfig(checkpoint_frequency=1, checkpoint_at_end=True, num_to_keep=3),
-            stop={"env_runners/num_episodes_lifetime": pipe.meta_episodes},
+            stop=StopOnInputError(error_file, lambda r: episodes_of(r) >= pipe.meta_episodes),
         ),
     )
     result = tuner.fit()[0]
-    episodes = (result.metrics or {}).get("env_runners", {}).get("num_episodes_lifetime", 0)
+    if error_file.exists():
+        first = error_file.read_text().splitlines()[0]
+        raise DataError(f"{first} (an env runner hit it; meta-training stopped)")
+    if input_error_of(result.error):
+        raise DataError(input_error_of(result.error))
+    episodes = episodes_of(result.metrics or {})
     if result.error is None and episodes < pipe.meta_episodes:
         # Tune turns Ctrl-C into a clean stop; its checkpoints are on disk. Do not go on to
         # evaluate a half-trained policy.

@@ -126,3 +126,29 @@ def test_real_test_split_never_feeds_the_reward(tiny_env):
         env.run.evaluate = original
     assert seen.count("test") == 1
     assert all(s == "proxy" for s in seen[: seen.index("test")])
+
+
+def test_input_errors_are_recorded_and_end_the_episode(tmp_path):
+    """Inside an env runner, a bad input becomes one line in a file and short episodes (see
+    envs.input_errors), at build time and mid-episode alike."""
+
+    from envs.input_errors import InputErrorEnv, make_reporting_env
+    from trainables.data.image_list import make_image_tree
+
+    log = tmp_path / "errors.txt"
+    env = make_reporting_env({"preset": "tiny", "dataset": "visda", "data_root": "/no/data"}, log)
+    assert isinstance(env, InputErrorEnv) and "/no/data" in log.read_text()
+    obs, _ = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+    assert env.step(env.action_space.sample())[3]  # truncated at once
+    assert env.observation_space == SynToRealEnv(preset="tiny").observation_space
+
+    tree = make_image_tree(tmp_path / "visda", n_per_class=3, size=16)
+    kwargs = {"preset": "tiny", "dataset": "visda", "data_root": str(tree), "fewshot_per_class": 1}
+    env = make_reporting_env(kwargs, tmp_path / "mid.txt")
+    obs, _ = env.reset(seed=0)
+    for path in (tree / "train").rglob("*.png"):  # every training image goes bad mid-run
+        path.write_bytes(b"corrupt")
+    *_, truncated, info = env.step(env.action_space.sample())
+    assert truncated and info["input_error"]
+    assert "cannot read image" in (tmp_path / "mid.txt").read_text()

@@ -125,3 +125,26 @@ def test_ctrl_c_stops_cleanly_with_checkpoint_and_hint(tmp_path):
     assert "--resume" in err.strip().splitlines()[-1]
     assert sorted((tmp_path / "tune" / "meta_train").glob("*/checkpoint_*"))
     assert not (tmp_path / "results.json").exists()  # no evaluation of a half-trained policy
+
+
+def test_input_error_in_an_env_runner_stops_meta_training_in_one_line(tmp_path):
+    """A corrupt image that only an env runner reads (up-front verification turned off) stops
+    meta-training with the file named, instead of restarting the runner forever."""
+    from trainables.data.image_list import make_image_tree
+
+    tree = make_image_tree(tmp_path / "visda", n_per_class=3, size=16)
+    bad = tree / "train" / "knife" / "0001.png"
+    bad.write_bytes(b"not a png" * 9)
+    cmd = [
+        sys.executable, str(ROOT / "experiments" / "asg_visda.py"), "--preset", "tiny",
+        "--dataset", "visda", "--data-root", str(tree), "--fewshot-per-class", "1",
+        "--verify-images", "0", "--meta-episodes", "4", "--num-env-runners", "1",
+        "--output-dir", str(tmp_path / "out"),
+    ]  # fmt: skip
+    t0 = time.time()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {bad}: cannot read image"), last
+    assert "meta-training stopped" in last
+    assert time.time() - t0 < 240  # stopped, not restarted until RLlib gives up

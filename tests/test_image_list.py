@@ -150,6 +150,11 @@ def test_verify_images_good(tree: Path) -> None:
     assert verify_images(train, max_images=5) == 5
     assert verify_images(ds, max_images=0) == 0
     assert verify_images(ds, max_images=10_000) == len(val.paths)
+    seen: list[tuple[int, int]] = []
+    assert verify_images(list(train.paths), workers=4, progress=lambda *a: seen.append(a)) == len(
+        train.paths
+    )
+    assert seen[-1] == (len(train.paths), len(train.paths))  # the last call reports completion
 
 
 # --- bad folders -------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -110,6 +111,7 @@ def test_deploy_saved_policy_skips_meta_training(tiny_pipeline, tmp_path):
         (["--proxy", "oracle"], "--proxy"),
         (["--model", "vgg16"], "--model"),
         (["--seeds", "many"], "--seeds"),
+        (["--verify-images", "-2"], "--verify-images"),
     ],
 )
 def test_bad_flags_fail_fast_with_one_line(args, needle, tmp_path):
@@ -206,3 +208,53 @@ def test_bad_weights_file_fails_before_ray_starts(tmp_path):
     assert str(bad) in proc.stderr.strip().splitlines()[-1]
     assert "Ray up" not in proc.stdout
     assert not (tmp_path / "out").exists()
+
+
+def _break_list(tree: Path, split: str, line: str) -> None:
+    """Replace the first line of `split`'s image list with `line`."""
+    lst = tree / split / "image_list.txt"
+    lines = lst.read_text().splitlines()
+    lst.write_text("\n".join([line, *lines[1:]]) + "\n")
+
+
+def _drop_class(tree: Path, label: int) -> None:
+    lst = tree / "train" / "image_list.txt"
+    keep = [x for x in lst.read_text().splitlines() if not x.endswith(f" {label}")]
+    lst.write_text("\n".join(keep) + "\n")
+
+
+BAD_TREES = {
+    "missing train/": (lambda t: shutil.rmtree(t / "train"), "train: folder not found"),
+    "missing validation/": (lambda t: shutil.rmtree(t / "validation"), "validation"),
+    "line without label": (lambda t: _break_list(t, "train", "aeroplane/0000.png"), ":1:"),
+    "non-integer label": (lambda t: _break_list(t, "train", "aeroplane/0000.png x"), ":1:"),
+    "label out of range": (lambda t: _break_list(t, "validation", "bus/0000.jpg 12"), ":1:"),
+    "missing image": (lambda t: _break_list(t, "train", "nowhere.png 0"), "nowhere.png"),
+    "corrupt image": (
+        lambda t: (t / "train" / "knife" / "0001.png").write_bytes(b"not a png" * 9),
+        "knife/0001.png: cannot read image",
+    ),
+    "empty image": (
+        lambda t: (t / "validation" / "car" / "0000.jpg").write_bytes(b""),
+        "car/0000.jpg is empty",
+    ),
+    "class missing from training": (lambda t: _drop_class(t, 5), "class 5 (knife)"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_TREES))
+def test_bad_visda_data_fails_in_one_line_before_ray_starts(case, tmp_path):
+    from trainables.data.image_list import make_image_tree
+
+    tree = make_image_tree(tmp_path / "visda", n_per_class=2, size=16)
+    corrupt, needle = BAD_TREES[case]
+    corrupt(tree)
+    out = tmp_path / "out"
+    proc = run(
+        "--preset", "tiny", "--dataset", "visda", "--data-root", tree, "--fewshot-per-class", "1",
+        "--output-dir", out, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and needle in err[0], err
+    assert "Ray up" not in proc.stdout and not out.exists()

@@ -41,6 +41,10 @@ class FinetuneConfig:
     'visda' (any folder in the VisDA-17 layout, see --data-root)."""
     data_root: str | None = None
     """VisDA-layout root holding train/image_list.txt and validation/image_list.txt."""
+    verify_images: int = -1
+    """Images the runs will read that are fully decoded before anything starts, so a corrupt
+    file stops the launch in one line instead of a worker mid-run (VisDA only; -1: all of them,
+    0: none, N: an even sample of N)."""
     model: str = "efficientnet_lite0"
     """Backbone: efficientnet_lite0 (ImageNet weights in a pip package), resnet50, resnet101."""
     weights: str | None = None
@@ -109,6 +113,8 @@ class FinetuneConfig:
         for name in ("image_size", "batch_size", "eval_batch_size", "iters_per_window", "windows"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{_flag(name)} must be >= 1, got {getattr(self, name)}")
+        if self.verify_images < -1:
+            raise ConfigError(f"--verify-images must be >= -1, got {self.verify_images}")
         if self.base_lr < 0 or self.guidance_weight < 0:
             raise ConfigError("--base-lr and --guidance-weight must be >= 0")
         if self.device not in ("auto", "cpu", "cuda"):

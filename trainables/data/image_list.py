@@ -178,26 +178,41 @@ class ImageListDataset(Dataset):
         return out, int(self.labels[index])
 
 
-def verify_images(dataset: ImageListDataset | ImageList, max_images: int | None = None) -> int:
-    """Decode images of ``dataset`` up front; raise DataError on the first unreadable one.
+def _verify_one(path: Path) -> None:
+    try:
+        with Image.open(path) as img:
+            img.verify()
+    except Exception as exc:
+        raise DataError(f"{path}: cannot read image ({_one_line(exc)})") from exc
+    _load_rgb(path)  # verify() does not decode pixel data; a full decode catches truncation
+
+
+def verify_images(
+    dataset: ImageListDataset | ImageList | Sequence[Path],
+    max_images: int | None = None,
+    workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Decode images of ``dataset`` (or a sequence of paths) up front; raise DataError naming
+    the first unreadable one in list order.
 
     With ``max_images`` only that many images, spread evenly over the list, are checked.
-    Returns the number of images checked.
+    ``workers`` threads decode in parallel (PIL releases the GIL while decoding);
+    ``progress(done, total)`` is called every 1000 images. Returns the number checked.
     """
-    paths = dataset.paths
+    paths = getattr(dataset, "paths", dataset)
     n = len(paths)
     if max_images is not None:
         if max_images < 0:
             raise ConfigError(f"max_images must be >= 0, got {max_images}")
         if max_images < n:
             paths = [paths[i * n // max_images] for i in range(max_images)]
-    for path in paths:
-        try:
-            with Image.open(path) as img:
-                img.verify()
-        except Exception as exc:
-            raise DataError(f"{path}: cannot read image ({_one_line(exc)})") from exc
-        _load_rgb(path)  # verify() does not decode pixel data; a full decode catches truncation
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for done, _ in enumerate(pool.map(_verify_one, paths), start=1):
+            if progress is not None and (done % 1000 == 0 or done == len(paths)):
+                progress(done, len(paths))
     return len(paths)
 
 

@@ -267,6 +267,24 @@ def evaluate(
     return runs
 
 
+def _write_interrupted(out: Path, command: str, preset: str, stage: str, storage: Path) -> None:
+    """What an interrupted meta-training leaves: where its checkpoints and curves are."""
+    from experiments.report import write_json
+
+    where = storage / "meta_train"
+    write_json(
+        out / "results.json",
+        {"command": command, "preset": preset, "complete": False, "stopped": stage,
+         "checkpoints_and_progress": str(where)},
+    )  # fmt: skip
+    (out / "results.md").write_text(
+        f"# ASG results ({preset} preset): interrupted\n\nCommand: `{command}`\n\n"
+        f"Stopped during {stage}. No policy was evaluated. Checkpoints, progress.csv and "
+        f"TensorBoard logs so far are under `{where}`; run the same command with `--resume` "
+        f"to continue from the last checkpoint.\n"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     preset = preset_from_argv(argv)
     args = build_parser(preset).parse_args(argv)
@@ -288,6 +306,9 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(pipe.output_dir).expanduser().resolve()
     storage = out / "tune"
+    command = " ".join(
+        ["python", "experiments/asg_visda.py", *(argv if argv is not None else sys.argv[1:])]
+    )
     t0 = time.perf_counter()
     start_ray(pipe)
     out.mkdir(parents=True, exist_ok=True)
@@ -301,9 +322,12 @@ def main(argv: list[str] | None = None) -> int:
             f"({cfg.windows} windows x {cfg.iters_per_window} SGD iterations each)",
             flush=True,
         )
-        checkpoint = export_policy(
-            meta_train(pipe, cfg, storage), out / "policy", MODEL_GROUPS[cfg.model]
-        )
+        try:
+            rllib_checkpoint = meta_train(pipe, cfg, storage)
+        except KeyboardInterrupt as stop:
+            _write_interrupted(out, command, preset, f"meta-training: {stop}", storage)
+            raise
+        checkpoint = export_policy(rllib_checkpoint, out / "policy", MODEL_GROUPS[cfg.model])
         print(f"[asg] policy saved to {checkpoint} (deploy with --policy-checkpoint)", flush=True)
     meta_s = time.perf_counter() - t0
 
@@ -334,9 +358,6 @@ def main(argv: list[str] | None = None) -> int:
         learned,
         out / "policy_schedule.png",
         f"learned {pipe.algo} policy: per-group lr multiplier per window",
-    )
-    command = " ".join(
-        ["python", "experiments/asg_visda.py", *(argv if argv is not None else sys.argv[1:])]
     )
     wall = time.perf_counter() - t0
     write_json(

@@ -99,8 +99,9 @@ def test_killed_driver_resumes_without_losing_work(tmp_path):
 
 
 def test_ctrl_c_stops_cleanly_with_checkpoint_and_hint(tmp_path):
-    """SIGINT during meta-training: Tune stops the trial, its checkpoint stays on disk, and the
-    script exits 130 saying how to resume (instead of evaluating a half-trained policy)."""
+    """SIGINT during meta-training: Tune stops the trial, its checkpoint stays on disk, the
+    results so far say where things stand, and the script exits 130 saying how to resume
+    (instead of evaluating a half-trained policy)."""
     cmd = [
         sys.executable,
         str(ROOT / "experiments" / "asg_visda.py"),
@@ -124,7 +125,10 @@ def test_ctrl_c_stops_cleanly_with_checkpoint_and_hint(tmp_path):
     assert proc.returncode == 130, err[-2000:]
     assert "--resume" in err.strip().splitlines()[-1]
     assert sorted((tmp_path / "tune" / "meta_train").glob("*/checkpoint_*"))
-    assert not (tmp_path / "results.json").exists()  # no evaluation of a half-trained policy
+    results = json.loads((tmp_path / "results.json").read_text())  # the results so far
+    assert results["complete"] is False and "runs" not in results  # nothing half-trained scored
+    assert "meta-training" in results["stopped"]
+    assert "--resume" in (tmp_path / "results.md").read_text()
 
 
 def test_input_error_in_an_env_runner_stops_meta_training_in_one_line(tmp_path):

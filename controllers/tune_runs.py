@@ -47,7 +47,8 @@ class _Progress(tune.Callback):
 
 
 _INPUT_ERROR_LINE = re.compile(
-    r"(?:trainables\.errors\.)?(?:ASGError|DataError|WeightsError|ConfigError): (.+)"
+    r"(?:^|\s)(?:trainables\.errors\.)?(?:ASGError|DataError|WeightsError|ConfigError): (.+)",
+    re.MULTILINE,
 )
 
 

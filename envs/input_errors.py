@@ -24,6 +24,7 @@ _ENV_ARGS = ("action_encoding", "diverge_penalty", "report_test", "report_timing
 
 def record_input_error(error_file: str | Path, error: ASGError) -> None:
     """Append `error` as one line to `error_file` (the driver reports the first)."""
+    Path(error_file).parent.mkdir(parents=True, exist_ok=True)
     with open(error_file, "a", encoding="utf-8") as f:
         f.write(" ".join(str(error).split()) + "\n")
 
@@ -54,7 +55,6 @@ class ReportInputErrors(gym.Wrapper):
     def _fail(self, error: ASGError) -> InputErrorEnv:
         record_input_error(self.error_file, error)
         self._inert = InputErrorEnv(self.observation_space, self.action_space)
-        self._inert.reset()
         return self._inert
 
     def reset(self, **kwargs):

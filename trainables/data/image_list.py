@@ -210,9 +210,13 @@ def verify_images(
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for done, _ in enumerate(pool.map(_verify_one, paths), start=1):
-            if progress is not None and (done % 1000 == 0 or done == len(paths)):
-                progress(done, len(paths))
+        try:
+            for done, _ in enumerate(pool.map(_verify_one, paths), start=1):
+                if progress is not None and (done % 1000 == 0 or done == len(paths)):
+                    progress(done, len(paths))
+        except DataError:
+            pool.shutdown(wait=False, cancel_futures=True)  # report now, not after the rest
+            raise
     return len(paths)
 
 

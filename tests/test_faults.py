@@ -152,3 +152,58 @@ def test_input_error_in_an_env_runner_stops_meta_training_in_one_line(tmp_path):
     assert last.startswith(f"error: {bad}: cannot read image"), last
     assert "meta-training stopped" in last
     assert time.time() - t0 < 240  # stopped, not restarted until RLlib gives up
+
+
+def test_killed_driver_during_evaluation_keeps_finished_runs(tmp_path):
+    """SIGKILL while evaluation trials run; --resume finishes the rest without rerunning the
+    trials that had finished (their results are not touched again)."""
+    import dataclasses
+
+    from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
+
+    from controllers.saved_policy import build_module, save_policy
+    from trainables.models import MODEL_GROUPS
+
+    groups = MODEL_GROUPS["efficientnet_lite0"]
+    module = build_module("PPO", groups, "multidiscrete", dataclasses.asdict(DefaultModelConfig()))
+    policy = save_policy(module, tmp_path / "policy", groups)
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable, str(ROOT / "experiments" / "asg_visda.py"), "--preset", "tiny",
+        "--policy-checkpoint", str(policy), "--seeds", "2", "--baselines", "hand_tuned",
+        "--num-env-runners", "1", "--output-dir", str(out),
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+        start_new_session=True,
+    )  # fmt: skip
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "(done)" in line:  # one trial finished; the next one is starting
+            break
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    subprocess.run(["ray", "stop", "--force"], capture_output=True)
+    assert any("(done)" in s for s in seen), "".join(seen[-30:])
+
+    from controllers.tune_trainable import load_run_state
+
+    def finished_trials() -> dict[str, str]:
+        """Trial folder -> its last checkpoint, for trials whose last checkpoint is a finished
+        run (the checkpoint reaches storage with the result; result.json may lag behind)."""
+        trials = {}
+        for trial in (out / "tune" / "evaluate").glob("controller_trainable_*"):
+            checkpoints = sorted(trial.glob("checkpoint_*"))
+            if checkpoints and load_run_state(checkpoints[-1])["env"] is None:
+                trials[trial.name] = checkpoints[-1].name
+        return trials
+
+    before = finished_trials()
+    assert before, "no finished trial reached storage before the kill"
+    again = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, cwd=ROOT)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "resuming evaluate" in again.stdout
+    after = finished_trials()
+    assert {name: after.get(name) for name in before} == before  # not trained again
+    assert len(json.loads((out / "results.json").read_text())["runs"]) == 4

@@ -27,7 +27,7 @@ from gymnasium import spaces
 
 from controllers.algorithms import ACTION_ENCODING
 from envs.spaces import group_spaces, num_groups_of
-from trainables.errors import ConfigError
+from trainables.errors import ConfigError, load_failure
 
 POLICY_FILE = "policy.json"
 STATE_FILE = "module_state.pt"
@@ -159,8 +159,7 @@ def load_module(path: str | Path):
         state = torch.load(folder / STATE_FILE, map_location="cpu", weights_only=True)
         module.load_state_dict(state)
     except Exception as exc:  # missing/corrupt/unsafe file, or tensors for another network
-        first = " ".join(str(exc).split())[:300]
-        raise ConfigError(f"{_flag(folder)}: cannot load the policy ({first})") from exc
+        raise ConfigError(f"{_flag(folder)}: cannot load the policy ({load_failure(exc)})") from exc
     return module
 
 

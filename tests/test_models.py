@@ -296,3 +296,13 @@ def test_unknown_model():
 def test_weights_with_random_init_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError):
         build_model("efficientnet_lite0", 3, pretrained=False, weights=tmp_path / "x.pth")
+
+
+def test_weights_file_with_pickled_objects_is_refused_without_bad_advice(tmp_path):
+    """A file that would run code when unpickled is refused, and the message does not repeat
+    PyTorch's hint to retry with weights_only=False."""
+    path = tmp_path / "evil.pth"
+    torch.save({"conv.weight": torch.zeros(1), "payload": pytest.approx(1.0)}, path)
+    with pytest.raises(WeightsError, match="evil.pth.*refused") as err:
+        build_model("efficientnet_lite0", 3, weights=path)
+    assert "False" not in str(err.value)

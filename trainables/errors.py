@@ -15,3 +15,13 @@ class WeightsError(ASGError):
 
 class ConfigError(ASGError):
     """A flag or configuration value is invalid."""
+
+
+def load_failure(exc: BaseException) -> str:
+    """One line on why `torch.load(..., weights_only=True)` failed. PyTorch's own message for a
+    refused file suggests weights_only=False, which is the one thing not to do with an
+    untrusted file, so that case gets a plain description instead."""
+    text = " ".join(str(exc).split())
+    if text.startswith("Weights only load failed"):
+        return "not a plain tensor file: corrupt, truncated, or holding pickled objects (refused)"
+    return text[:300] or type(exc).__name__

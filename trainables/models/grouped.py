@@ -25,7 +25,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from trainables.errors import WeightsError
+from trainables.errors import WeightsError, load_failure
 from trainables.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 # Momentum for every BatchNorm layer. The EfficientNet port ships TensorFlow's 0.99 decay as
@@ -114,8 +114,7 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # corrupt, truncated, not a torch file, disallowed pickle
-        detail = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise WeightsError(f"cannot read weights file {path}: {detail}") from e
+        raise WeightsError(f"cannot read weights file {path}: {load_failure(e)}") from e
     # Accept common checkpoint wrappers and DataParallel's "module." prefix.
     if isinstance(obj, Mapping):
         for key in ("state_dict", "model"):

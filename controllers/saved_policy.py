@@ -147,10 +147,11 @@ def read_policy_meta(path: str | Path) -> dict[str, Any]:
     return meta
 
 
-def load_module(path: str | Path):
-    """The RLModule of a saved policy folder: rebuilt from policy.json, weights read with
-    `torch.load(weights_only=True)`; a one-line ConfigError if anything does not fit."""
-    meta = read_policy_meta(path)
+def load_module(path: str | Path, meta: dict[str, Any] | None = None):
+    """The RLModule of a saved policy folder: rebuilt from policy.json (or `meta`, its contents
+    as `read_policy_meta` returned them), weights read with `torch.load(weights_only=True)`;
+    a one-line ConfigError if anything does not fit."""
+    meta = meta or read_policy_meta(path)
     folder = Path(path).expanduser()
     try:
         module = build_module(
@@ -184,7 +185,7 @@ class RLModulePolicy:
                 f"{_flag(checkpoint)}: the policy is for layer groups {theirs}, but this env has "
                 f"({', '.join(groups)}) with {action_encoding} actions (another --model?)"
             )
-        self.module = load_module(checkpoint)
+        self.module = load_module(checkpoint, meta)
         self.module.eval()
         self.action_space = self.module.action_space
         self.action_encoding = action_encoding

@@ -16,3 +16,23 @@ def tiny_env():
     env = gym.make("ASG/SynToReal-v0", preset="tiny")
     yield env
     env.close()
+
+
+@pytest.fixture
+def untrained_policy(tmp_path):
+    """Writes a freshly initialised PPO policy for `model`'s layer groups as a saved-policy
+    folder (what --policy-checkpoint takes) and returns its path: no RLlib training needed."""
+    import dataclasses
+
+    from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
+
+    from controllers.saved_policy import build_module, save_policy
+    from trainables.models import MODEL_GROUPS
+
+    def make(model: str = "efficientnet_lite0"):
+        groups = MODEL_GROUPS[model]
+        config = dataclasses.asdict(DefaultModelConfig())
+        module = build_module("PPO", groups, "multidiscrete", config)
+        return save_policy(module, tmp_path / f"policy_{model}", groups)
+
+    return make

@@ -17,6 +17,12 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
 
+def tiny_pipeline(*flags: str | Path) -> list[str]:
+    """The command line of the pipeline on the tiny preset with `flags` added."""
+    script = ROOT / "experiments" / "asg_visda.py"
+    return [sys.executable, str(script), "--preset", "tiny", *map(str, flags)]
+
+
 def test_env_runner_crash_is_restarted_and_iteration_completes(tmp_path):
     """An env runner process that dies mid-episode is restarted (RLlib fault tolerance) and the
     training iteration still completes with sampled episodes."""
@@ -42,22 +48,10 @@ def test_env_runner_crash_is_restarted_and_iteration_completes(tmp_path):
 
 def test_killed_driver_resumes_without_losing_work(tmp_path):
     """SIGKILL the pipeline during meta-training; --resume continues from the last checkpoint."""
-    cmd = [
-        sys.executable,
-        str(ROOT / "experiments" / "asg_visda.py"),
-        "--preset",
-        "tiny",
-        "--meta-episodes",
-        "8",
-        "--seeds",
-        "1",
-        "--baselines",
-        "hand_tuned",
-        "--num-env-runners",
-        "1",
-        "--output-dir",
-        str(tmp_path),
-    ]
+    cmd = tiny_pipeline(
+        "--meta-episodes", "8", "--seeds", "1", "--baselines", "hand_tuned",
+        "--num-env-runners", "1", "--output-dir", tmp_path,
+    )  # fmt: skip
     proc = subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,
@@ -102,18 +96,9 @@ def test_ctrl_c_stops_cleanly_with_checkpoint_and_hint(tmp_path):
     """SIGINT during meta-training: Tune stops the trial, its checkpoint stays on disk, the
     results so far say where things stand, and the script exits 130 saying how to resume
     (instead of evaluating a half-trained policy)."""
-    cmd = [
-        sys.executable,
-        str(ROOT / "experiments" / "asg_visda.py"),
-        "--preset",
-        "tiny",
-        "--meta-episodes",
-        "200",
-        "--num-env-runners",
-        "1",
-        "--output-dir",
-        str(tmp_path),
-    ]
+    cmd = tiny_pipeline(
+        "--meta-episodes", "200", "--num-env-runners", "1", "--output-dir", tmp_path
+    )  # fmt: skip
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
     )
@@ -139,12 +124,11 @@ def test_input_error_in_an_env_runner_stops_meta_training_in_one_line(tmp_path):
     tree = make_image_tree(tmp_path / "visda", n_per_class=3, size=16)
     bad = tree / "train" / "knife" / "0001.png"
     bad.write_bytes(b"not a png" * 9)
-    cmd = [
-        sys.executable, str(ROOT / "experiments" / "asg_visda.py"), "--preset", "tiny",
-        "--dataset", "visda", "--data-root", str(tree), "--fewshot-per-class", "1",
+    cmd = tiny_pipeline(
+        "--dataset", "visda", "--data-root", tree, "--fewshot-per-class", "1",
         "--verify-images", "0", "--meta-episodes", "4", "--num-env-runners", "1",
-        "--output-dir", str(tmp_path / "out"),
-    ]  # fmt: skip
+        "--output-dir", tmp_path / "out",
+    )  # fmt: skip
     t0 = time.time()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 2, proc.stderr[-3000:]
@@ -154,25 +138,14 @@ def test_input_error_in_an_env_runner_stops_meta_training_in_one_line(tmp_path):
     assert time.time() - t0 < 240  # stopped, not restarted until RLlib gives up
 
 
-def test_killed_driver_during_evaluation_keeps_finished_runs(tmp_path):
+def test_killed_driver_during_evaluation_keeps_finished_runs(tmp_path, untrained_policy):
     """SIGKILL while evaluation trials run; --resume finishes the rest without rerunning the
     trials that had finished (their results are not touched again)."""
-    import dataclasses
-
-    from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
-
-    from controllers.saved_policy import build_module, save_policy
-    from trainables.models import MODEL_GROUPS
-
-    groups = MODEL_GROUPS["efficientnet_lite0"]
-    module = build_module("PPO", groups, "multidiscrete", dataclasses.asdict(DefaultModelConfig()))
-    policy = save_policy(module, tmp_path / "policy", groups)
     out = tmp_path / "out"
-    cmd = [
-        sys.executable, str(ROOT / "experiments" / "asg_visda.py"), "--preset", "tiny",
-        "--policy-checkpoint", str(policy), "--seeds", "2", "--baselines", "hand_tuned",
-        "--num-env-runners", "1", "--output-dir", str(out),
-    ]  # fmt: skip
+    cmd = tiny_pipeline(
+        "--policy-checkpoint", untrained_policy(), "--seeds", "2", "--baselines", "hand_tuned",
+        "--num-env-runners", "1", "--output-dir", out,
+    )  # fmt: skip
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
         start_new_session=True,

@@ -123,21 +123,10 @@ def test_bad_flags_fail_fast_with_one_line(args, needle, tmp_path):
     assert not (tmp_path / "out").exists()  # nothing written half-way
 
 
-def test_policy_for_another_model_or_unexported_is_refused(tmp_path):
+def test_policy_for_another_model_or_unexported_is_refused(tmp_path, untrained_policy):
     """A saved policy whose layer groups are not this model's, and a raw RLlib checkpoint
     (a pickle), both fail in one line before Ray starts."""
-    import dataclasses
-
-    from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
-
-    from controllers.saved_policy import build_module, save_policy
-    from trainables.models import MODEL_GROUPS
-
-    groups = MODEL_GROUPS["resnet101"]  # the tiny preset runs efficientnet_lite0
-    model_config = dataclasses.asdict(DefaultModelConfig())
-    policy = save_policy(
-        build_module("PPO", groups, "multidiscrete", model_config), tmp_path / "p", groups
-    )
+    policy = untrained_policy("resnet101")  # the tiny preset runs efficientnet_lite0
     rllib = tmp_path / "rllib" / "learner_group" / "learner" / "rl_module" / "default_policy"
     rllib.mkdir(parents=True)
     (rllib / "class_and_ctor_args.pkl").write_bytes(b"never unpickled")

@@ -14,7 +14,7 @@ import gymnasium as gym
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 from ray.rllib.algorithms.registry import ALGORITHMS
 from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
-from ray.tune.registry import register_env
+from ray.tune.registry import get_trainable_cls, register_env
 
 from envs.fault_injection import CrashOnce
 from envs.input_errors import make_reporting_env
@@ -89,7 +89,7 @@ def build_algo_config(
     # Tune's registry lives in the running Ray cluster: register with the one in use now.
     register_env(ENV_NAME, make_env)
     env_config = {**env_config, "action_encoding": encoding}
-    config: AlgorithmConfig = ALGORITHMS[algo]()[1]
+    config: AlgorithmConfig = get_trainable_cls(algo).get_default_config()
     batch = max(2, windows_per_episode * episodes_per_iteration)
     config = (
         config.environment(ENV_NAME, env_config=env_config, disable_env_checking=True)
@@ -131,7 +131,8 @@ def _algo_defaults(algo: str, config: AlgorithmConfig, batch: int, windows: int)
             minibatch_size=max(2, batch // 2),
             num_epochs=4,
             lr=3e-4,
-            gamma=1.0,  # the return is final minus initial accuracy: do not discount it
+            gamma=1.0,  # the return is final minus initial score: do not discount it
+            lambda_=0.95,  # GAE: lean on the value baseline to damp run-to-run noise
             entropy_coeff=0.01,
         )
     if algo in ("APPO", "IMPALA"):

@@ -1,8 +1,8 @@
 """Non-learned controllers with the same interface as a learned policy: observation -> action.
 
-The layer group list always ends with the new task head, so "backbone" means every group but the
-last. `hand_tuned` is the usual fine-tuning recipe (ASG's baseline): a small backbone rate and a
-large head rate. Population-based training, the fourth baseline, lives in `controllers.pbt`.
+Which baselines exist, and with what multipliers, is in `controllers.spec`; population-based
+training, which mutates a `FixedPolicy`'s multipliers between windows, is in
+`controllers.tune_runs.run_pbt`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from typing import Protocol
 import numpy as np
 
 from envs import actions
-from trainables.errors import ConfigError
 
 
 class Policy(Protocol):
@@ -44,10 +43,12 @@ class RandomPolicy:
 
     num_groups: int
     action_encoding: str = "multidiscrete"
+    stream: int = 0
+    """Distinct streams draw distinct schedules for the same run seed."""
     _rng: np.random.Generator = field(default_factory=np.random.default_rng, repr=False)
 
     def reset(self, seed: int) -> None:
-        self._rng = np.random.default_rng(seed)
+        self._rng = np.random.default_rng([seed, self.stream])
 
     def get_state(self) -> dict:
         """The generator's position, as plain Python values (safe to save and load)."""
@@ -59,17 +60,3 @@ class RandomPolicy:
     def act(self, obs: np.ndarray) -> np.ndarray | int:
         levels = self._rng.integers(len(actions.LEVELS), size=self.num_groups)
         return actions.from_multipliers(self.action_encoding, actions.LEVELS[levels])
-
-
-HAND_TUNED_BACKBONE = 0.1
-BASELINES = ("constant", "hand_tuned", "random")
-
-
-def make_baseline(name: str, num_groups: int) -> Policy:
-    if name == "constant":  # one large rate for every layer
-        return FixedPolicy([1.0] * num_groups)
-    if name == "hand_tuned":
-        return FixedPolicy([HAND_TUNED_BACKBONE] * (num_groups - 1) + [1.0])
-    if name == "random":
-        return RandomPolicy(num_groups)
-    raise ConfigError(f"unknown baseline {name!r}; choose from: {', '.join(BASELINES)}")

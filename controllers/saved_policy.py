@@ -8,7 +8,9 @@ that anyone can load without trusting whoever made it:
     module_state.pt    the RLModule's tensors, read with torch.load(weights_only=True)
 
 Deploying such a folder is the equivalent of ASG's `--agent_load_dir`: only the policy network is
-rebuilt (no env runners, learners or replay buffers), and it acts greedily. To export a
+rebuilt (no env runners, learners or replay buffers). It samples its actions, as ASG's deployed
+policy does, from a generator seeded by the run's seed; `greedy=True` takes the most likely
+action instead. To export a
 checkpoint by hand::
 
     python -m controllers.saved_policy <RLlib checkpoint> <policy folder> --model <backbone>
@@ -173,9 +175,16 @@ def check_deployable(path: str | Path, groups: Sequence[str]) -> str:
 
 
 class RLModulePolicy:
-    """Greedy actions from an RLModule; keeps recurrent state across one episode's windows."""
+    """Actions from an RLModule, sampled (seeded per run) or greedy; keeps recurrent state
+    across one episode's windows."""
 
-    def __init__(self, checkpoint: str | Path, groups: Sequence[str], action_encoding: str):
+    def __init__(
+        self,
+        checkpoint: str | Path,
+        groups: Sequence[str],
+        action_encoding: str,
+        greedy: bool = False,
+    ):
         """The saved policy at `checkpoint`, for an env whose model has layer groups `groups`
         and which takes `action_encoding` actions; a one-line ConfigError if it is for another."""
         meta = read_policy_meta(checkpoint)
@@ -189,10 +198,24 @@ class RLModulePolicy:
         self.module.eval()
         self.action_space = self.module.action_space
         self.action_encoding = action_encoding
+        self.greedy = greedy
         self._state = None
+        self._seed, self._window = 0, 0
 
     def reset(self, seed: int) -> None:
         self._state = self.module.get_initial_state() if self.module.is_stateful() else None
+        self._seed, self._window = seed, 0
+
+    def get_state(self) -> dict:
+        """Where this episode stands (recurrent state, sampling position), as plain values."""
+        state = None
+        if self._state is not None:
+            state = {k: torch.as_tensor(v) for k, v in self._state.items()}
+        return {"seed": self._seed, "window": self._window, "recurrent": state}
+
+    def set_state(self, state: dict) -> None:
+        self._seed, self._window = int(state["seed"]), int(state["window"])
+        self._state = state["recurrent"]
 
     @torch.no_grad()
     def act(self, obs: np.ndarray) -> np.ndarray | int:
@@ -209,8 +232,14 @@ class RLModulePolicy:
             action = out[Columns.ACTIONS]
         else:
             dist_cls = self.module.get_inference_action_dist_cls()
-            dist = dist_cls.from_logits(out[Columns.ACTION_DIST_INPUTS]).to_deterministic()
-            action = dist.sample()
+            dist = dist_cls.from_logits(out[Columns.ACTION_DIST_INPUTS])
+            if self.greedy:
+                action = dist.to_deterministic().sample()
+            else:  # reproducible: the draw depends only on (run seed, window)
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(self._seed * 1_000_003 + self._window)
+                    action = dist.sample()
+        self._window += 1
         action = np.asarray(action.reshape(-1).cpu().numpy() if action.ndim else action)
         return _to_env_action(self.action_space, action)
 

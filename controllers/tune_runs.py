@@ -17,6 +17,7 @@ from typing import Any
 from ray import tune
 from ray.tune.schedulers import PopulationBasedTraining
 
+from controllers.spec import ControllerSpec
 from controllers.tune_trainable import controller_trainable
 from envs.actions import LEVELS
 from trainables.config import FinetuneConfig
@@ -89,7 +90,7 @@ def progress_line(config: dict[str, Any], result: dict[str, Any]) -> str:
             f"{int(env['num_episodes_lifetime'])} runs, "
             f"return {env.get('episode_return_mean', nan):+.3f}, "
             f"proxy acc {asg.get('proxy_acc', nan):.3f}, "
-            f"real acc {asg.get('test_acc', nan):.3f}, {result.get('time_total_s', nan):.0f}s"
+            f"{result.get('time_total_s', nan):.0f}s"
         )
     method = config.get("controller", {}).get("method", "?")
     line = (
@@ -144,7 +145,7 @@ def trial_run_config(storage: Path, name: str, keep: int | None = 2) -> tune.Run
 
 
 def run_controllers(
-    controllers: list[dict[str, Any]],
+    controllers: list[ControllerSpec],
     seeds: list[int],
     cfg: FinetuneConfig,
     storage: Path,
@@ -152,11 +153,8 @@ def run_controllers(
     resources: TrialResources,
     resume: bool = False,
 ) -> list[dict[str, Any]]:
-    """One fresh fine-tuning run per (controller, seed), as parallel Tune trials.
-
-    A controller is a dict with a `method` label plus what `make_policy` takes, and optionally
-    `finetune`: FinetuneConfig overrides for that method (e.g. guidance off).
-    """
+    """One fresh fine-tuning run per (controller, seed), as parallel Tune trials: every
+    method on the same seeds, so that reports can compare them pairwise."""
     return _fit_controller_trials(
         storage,
         name,
@@ -164,7 +162,7 @@ def run_controllers(
         resume,
         param_space={
             "finetune": dataclasses.asdict(cfg),
-            "controller": tune.grid_search(controllers),
+            "controller": tune.grid_search([c.as_config() for c in controllers]),
             "seed": tune.grid_search(seeds),
         },
         tune_config=tune.TuneConfig(max_concurrent_trials=resources.concurrency),
@@ -175,18 +173,18 @@ def run_pbt(
     cfg: FinetuneConfig,
     storage: Path,
     resources: TrialResources,
-    population: int,
     seeds: list[int],
     resume: bool = False,
     name: str = "pbt",
-    method: str = "pbt",
-    finetune: dict[str, Any] | None = None,
+    spec: ControllerSpec | None = None,
 ) -> list[dict[str, Any]]:
     """Population-based training over the per-group multipliers, on proxy-validation accuracy.
 
-    Every member is one fine-tuning run; every `windows // 4` windows the worst quarter copies
-    the weights of the best and perturbs its multipliers. Each member counts as one run.
+    One member per evaluation seed (distinct, fixed seeds: the same ones every other method
+    runs on). Every `windows // 4` windows the worst quarter copies the weights of the best and
+    perturbs its multipliers. Each member counts as one run, under its own seed.
     """
+    spec = spec or ControllerSpec("pbt", "baseline", pbt=True)
     levels = [float(x) for x in LEVELS]
     groups = MODEL_GROUPS[cfg.model]
     scheduler = PopulationBasedTraining(
@@ -201,15 +199,15 @@ def run_pbt(
         resume,
         param_space={
             "finetune": dataclasses.asdict(cfg),
-            "controller": {"method": method, "pbt": True, "finetune": finetune or {}},
+            "controller": spec.as_config(),
             "pbt_multipliers": {g: tune.choice(levels) for g in groups},
-            "seed": tune.choice(seeds),
+            "seed": tune.grid_search(list(seeds)),
         },
         tune_config=tune.TuneConfig(
             scheduler=scheduler,
             metric="proxy_acc",
             mode="max",
-            num_samples=population,
+            num_samples=1,
             max_concurrent_trials=resources.concurrency,
         ),
         keep=None,  # PBT restores members from each other's checkpoints: keep them all
@@ -256,9 +254,15 @@ def collect(grid: tune.ResultGrid) -> list[dict[str, Any]]:
         df = result.metrics_dataframe
         cols = [c for c in df.columns if c.startswith("multiplier/")]
         schedule = [{c.split("/", 1)[1]: float(row[c]) for c in cols} for _, row in df.iterrows()]
+        spec = ControllerSpec.from_config(conf["controller"])
+
+        def by_split(prefix: str, m: dict[str, Any] = m) -> dict[str, float]:
+            return {k.split("/", 1)[1]: float(v) for k, v in m.items() if k.startswith(prefix)}
+
         runs.append(
             {
-                "method": conf["controller"]["method"],
+                "method": spec.method,
+                "kind": spec.kind,
                 "seed": conf["seed"],
                 "test_acc": float(m.get("test_acc", math.nan)),
                 "test_overall_acc": float(m.get("test_overall_acc", math.nan)),
@@ -266,10 +270,11 @@ def collect(grid: tune.ResultGrid) -> list[dict[str, Any]]:
                 "episode_return": float(m["episode_return"]),
                 "diverged": bool(m["diverged"]),
                 "wall_s": float(m.get("time_total_s", math.nan)),
-                "imagenet_agreement": float(m.get("imagenet_agreement", math.nan)),
-                "proxy_accs": {
-                    k.split("/", 1)[1]: float(v) for k, v in m.items() if k.startswith("proxy_acc/")
-                },
+                "imagenet_top1": float(m.get("imagenet_top1", math.nan)),
+                "imagenet_top5": float(m.get("imagenet_top5", math.nan)),
+                "imagenet_kl": float(m.get("imagenet_kl", math.nan)),
+                "proxy_accs": by_split("proxy_acc/"),
+                "proxy_nlls": by_split("proxy_nll/"),
                 "multipliers": schedule,
             }
         )

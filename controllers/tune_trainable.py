@@ -16,25 +16,38 @@ import numpy as np
 import torch
 from ray import tune
 
-from controllers.baselines import FixedPolicy, Policy, make_baseline
+from controllers.baselines import FixedPolicy, Policy, RandomPolicy
 from controllers.rollout import Resume, policy_state, run_episode
 from controllers.saved_policy import RLModulePolicy
+from controllers.spec import ControllerSpec
 from envs.syn_to_real import SynToRealEnv
 from trainables.config import FinetuneConfig
 
 STATE_FILE = "controller_run.pt"
+FINAL_KEYS = (
+    "test_acc",
+    "test_overall_acc",
+    "imagenet_top1",
+    "imagenet_top5",
+    "imagenet_kl",
+    "score_gain",
+)
+"""What the env's last `info` reports at a run's end, copied into the trial's last result."""
 
 
-def make_policy(config: dict[str, Any], env: SynToRealEnv) -> Policy:
-    """The trial's controller: `{"baseline": name}`, `{"checkpoint": path}` (a trained RLlib
-    policy) or `{"pbt": True}` (fixed multipliers `config["pbt_multipliers"]`, which Tune's PBT
-    scheduler mutates between windows)."""
-    controller = config["controller"]
-    if "checkpoint" in controller:
-        return RLModulePolicy(controller["checkpoint"], env.group_names, env.action_encoding)
-    if controller.get("pbt"):
-        return FixedPolicy([float(config["pbt_multipliers"][g]) for g in env.group_names])
-    return make_baseline(controller["baseline"], len(env.group_names))
+def make_policy(
+    spec: ControllerSpec, env: SynToRealEnv, pbt_multipliers: dict[str, float] | None = None
+) -> Policy:
+    """The policy a spec describes, for `env`. A PBT member is a fixed policy whose multipliers
+    (`pbt_multipliers`, by group) Tune's PBT scheduler mutates between windows."""
+    groups = env.group_names
+    if spec.policy_dir is not None:
+        return RLModulePolicy(spec.policy_dir, groups, env.action_encoding, greedy=spec.greedy)
+    if spec.pbt:
+        return FixedPolicy([float((pbt_multipliers or {})[g]) for g in groups])
+    if spec.random:
+        return RandomPolicy(len(groups), env.action_encoding, stream=spec.stream)
+    return FixedPolicy(spec.fixed_multipliers(len(groups)), env.action_encoding)  # type: ignore[arg-type]
 
 
 def plain(value: Any) -> Any:
@@ -60,16 +73,12 @@ def load_run_state(folder: Path) -> dict[str, Any]:
 
 
 def controller_trainable(config: dict[str, Any]) -> None:
-    """Tune config keys: finetune (FinetuneConfig as a dict), controller (see make_policy; its
-    optional action_encoding, default multidiscrete, and finetune, overrides for this
-    controller's runs), seed."""
-    cfg = FinetuneConfig(**{**config["finetune"], **config["controller"].get("finetune", {})})
-    env = SynToRealEnv(
-        config=cfg,
-        action_encoding=config["controller"].get("action_encoding", "multidiscrete"),
-        report_timing=True,
-    )
-    policy = make_policy(config, env)
+    """Tune config keys: finetune (FinetuneConfig as a dict), controller (a ControllerSpec as a
+    dict; its `finetune` overrides apply to this run), seed, and pbt_multipliers for PBT."""
+    spec = ControllerSpec.from_config(config["controller"])
+    cfg = FinetuneConfig(**{**config["finetune"], **spec.finetune})
+    env = SynToRealEnv(config=cfg, action_encoding=spec.action_encoding, report_timing=True)
+    policy = make_policy(spec, env, config.get("pbt_multipliers"))
     seed = int(config["seed"])
 
     resume = None
@@ -94,12 +103,9 @@ def controller_trainable(config: dict[str, Any]) -> None:
             **{f"multiplier/{k}": v for k, v in info["multipliers"].items()},
         }
         if done:
-            metrics |= {
-                k: info[k]
-                for k in ("test_acc", "test_overall_acc", "imagenet_agreement")
-                if k in info
-            }
+            metrics |= {k: info[k] for k in FINAL_KEYS if k in info}
             metrics |= {f"proxy_acc/{k}": v for k, v in info.get("proxy_accs", {}).items()}
+            metrics |= {f"proxy_nll/{k}": v for k, v in info.get("proxy_nlls", {}).items()}
         with tempfile.TemporaryDirectory() as d:
             state = {
                 "env": env.get_state() if not done else None,
@@ -111,4 +117,4 @@ def controller_trainable(config: dict[str, Any]) -> None:
             save_run_state(Path(d), state)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
 
-    run_episode(env, policy, seed, config["controller"]["method"], report, resume)
+    run_episode(env, policy, seed, spec.method, report, resume)

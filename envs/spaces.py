@@ -10,20 +10,25 @@ from gymnasium import spaces
 
 from envs import actions
 
+# Every entry is scaled to be O(1) whatever the model, class count or guidance (see
+# envs.syn_to_real), so a policy trained on one task can be deployed on another.
 OBS_FIELDS = (
-    "task_loss",
-    "guidance_loss",
+    "task_loss",  # mean cross-entropy / ln(num_classes): 1 = chance
+    "guidance_loss",  # log(1 + mean unweighted guidance loss)
     "progress",
-    "head_weight_mean",
-    "head_weight_std",
+    "head_weight_mean",  # in units of the new head's initial weight std
+    "head_weight_std",  # in units of the new head's initial weight std
     "proxy_acc",
 )
 LOSS_CAP = 100.0  # losses are clipped into the observation box; divergence is flagged separately
+HEAD_CAP = 1000.0
 
 
 def observation_space(num_groups: int) -> spaces.Box:
-    low = np.array([0, 0, 0, -10, 0, 0] + [0] * num_groups, dtype=np.float32)
-    high = np.array([LOSS_CAP, LOSS_CAP, 1, 10, 10, 1] + [1] * num_groups, dtype=np.float32)
+    low = np.array([0, 0, 0, -HEAD_CAP, 0, 0] + [0] * num_groups, dtype=np.float32)
+    high = np.array(
+        [LOSS_CAP, LOSS_CAP, 1, HEAD_CAP, HEAD_CAP, 1] + [1] * num_groups, dtype=np.float32
+    )
     return spaces.Box(low, high, dtype=np.float32)
 
 

@@ -5,24 +5,28 @@ of `iters_per_window` SGD iterations at the per-group rates the action picks, fo
 proxy-validation pass. The real test split is never used for the reward: its accuracy appears
 only in `info["test_acc"]` at the episode's end, for reporting.
 
-Observation (float32, `OBS_FIELDS` names each entry; G = number of layer groups):
-    0  task_loss          mean cross-entropy over the last window
-    1  guidance_loss      mean unweighted guidance (KL) loss over the last window
+Observation (float32, `OBS_FIELDS` names each entry; G = number of layer groups). Every entry is
+scaled to be O(1) for any model, class count and guidance, so policies transfer between tasks:
+    0  task_loss          mean cross-entropy over the last window / ln(num_classes) (1 = chance)
+    1  guidance_loss      log(1 + mean unweighted guidance loss over the last window)
     2  progress           fraction of the run's SGD iterations done, in [0, 1]
-    3  head_weight_mean   mean of the new task head's weights
-    4  head_weight_std    std of the new task head's weights
+    3  head_weight_mean   mean of the new task head's weights / their initial std
+    4  head_weight_std    std of the new task head's weights / their initial std
     5  proxy_acc          last proxy-validation mean per-class accuracy, in [0, 1]
     6.. multiplier[g]     each group's current learning-rate multiplier, in [0, 1]
 
-Reward: the change in proxy-validation mean per-class accuracy over the step, so an episode's
-return is final minus initial proxy accuracy. A non-finite loss ends the episode with
-`truncated=True`, reward `diverge_penalty` (default -1: worse than losing every correct answer)
-and `info["diverged"] = True`; the next `reset` restores clean pretrained weights.
+Reward: the change over the step in the proxy score, so an episode's return is final minus
+initial score. The score is the proxy split's mean per-class accuracy (`reward_metric='acc'`) or
+minus its mean NLL ('nll'), minus `reward_retention` x KL(teacher || model) on natural photos.
+With `head_warmup_iters`, the initial score is that of a linear probe, not of a random head. A
+non-finite loss ends the episode (`terminated=True`: a failure, not a time limit) with reward
+`diverge_penalty` (default -1) and `info["diverged"] = True`; the next `reset` restores clean
+pretrained weights.
 
 At the episode's end, with `report_test`, `info` also carries (for reporting, never reward):
-`test_acc` / `test_overall_acc` (real target), `proxy_accs` (every proxy split the data offers)
-and `imagenet_agreement` (ImageNet-head top-1 agreement with the frozen pretrained model on
-natural photos: how much ImageNet knowledge survived).
+`test_acc` / `test_overall_acc` (real target), `proxy_accs` / `proxy_nlls` (every proxy split the
+data offers) and the ImageNet retention on natural photos (`imagenet_top1`, `imagenet_top5`,
+`imagenet_kl`: agreement with the frozen pretrained model's ImageNet head).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from envs.spaces import LOSS_CAP, OBS_FIELDS, observation_space
 from trainables import config as config_lib
 from trainables.config import FinetuneConfig
 from trainables.finetune import FinetuneRun
+from trainables.metrics import Accuracy
 
 
 def resolve_config(
@@ -76,6 +81,9 @@ class SynToRealEnv(gym.Env):
         self.action_space = actions.action_space(action_encoding, g)
         self.observation_space = observation_space(g)
         self._last_obs = np.zeros(self.observation_space.shape, dtype=np.float32)
+        self._loss_scale = math.log(max(self.run.splits.num_classes, 2))
+        # std of nn.Linear's default init U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+        self._head_scale = 1.0 / math.sqrt(3.0 * self.run.model.task_head.in_features)
 
     @property
     def obs_names(self) -> tuple[str, ...]:
@@ -83,7 +91,9 @@ class SynToRealEnv(gym.Env):
 
     def _observe(self, task_loss: float, guidance_loss: float, proxy_acc: float) -> np.ndarray:
         mean, std = self.run.head_weight_stats()
-        vec = [task_loss, guidance_loss, self.run.iteration / self.cfg.total_iters, mean, std]
+        progress = self.run.iteration / self.cfg.total_iters
+        vec = [task_loss / self._loss_scale, math.log1p(max(guidance_loss, 0.0)), progress]
+        vec += [mean / self._head_scale, std / self._head_scale]
         vec += [proxy_acc, *self.run.multipliers()]
         obs = np.nan_to_num(np.asarray(vec, dtype=np.float64), nan=LOSS_CAP, posinf=LOSS_CAP)
         return np.clip(obs, self.observation_space.low, self.observation_space.high).astype(
@@ -96,10 +106,21 @@ class SynToRealEnv(gym.Env):
         super().reset(seed=seed)
         run_seed = int(self.np_random.integers(2**31 - 1))
         self.run.reset(run_seed)
-        acc = self.run.evaluate("proxy").mean_class
+        proxy = self.run.evaluate("proxy")
+        acc = proxy.mean_class
         self._proxy_acc = self._initial_proxy_acc = acc
-        self._last_obs = self._observe(math.log(self.run.splits.num_classes), 0.0, acc)
-        return self._last_obs, {"proxy_acc": acc, "run_seed": run_seed}
+        self._score = self._initial_score = self._score_of(proxy)
+        self._last_obs = self._observe(self._loss_scale, 0.0, acc)
+        return self._last_obs, {"proxy_acc": acc, "score": self._score, "run_seed": run_seed}
+
+    def _score_of(self, proxy: Accuracy) -> float:
+        """What the reward differences: the proxy metric, minus retention loss if asked for."""
+        cfg = self.cfg
+        score = proxy.mean_class if cfg.reward_metric == "acc" else -proxy.nll
+        if cfg.reward_retention > 0:
+            kept = self.run.retention()
+            score -= cfg.reward_retention * (kept.kl if kept is not None else 0.0)
+        return score
 
     @property
     def initial_proxy_acc(self) -> float:
@@ -112,6 +133,8 @@ class SynToRealEnv(gym.Env):
             "run": self.run.state_dict(),
             "proxy_acc": self._proxy_acc,
             "initial_proxy_acc": self._initial_proxy_acc,
+            "score": self._score,
+            "initial_score": self._initial_score,
             "last_obs": self._last_obs,
         }
 
@@ -120,6 +143,7 @@ class SynToRealEnv(gym.Env):
         self.run.load_state_dict(state["run"])
         self._proxy_acc = state["proxy_acc"]
         self._initial_proxy_acc = state["initial_proxy_acc"]
+        self._score, self._initial_score = state["score"], state["initial_score"]
         self._last_obs = np.asarray(state["last_obs"], dtype=np.float32)
         return self._last_obs
 
@@ -134,30 +158,47 @@ class SynToRealEnv(gym.Env):
         if self.report_timing:
             info |= {"window_seconds": stats.seconds, "teacher_seconds": stats.teacher_seconds}
         if stats.diverged:
-            # Keep the last finite observation; the model is discarded at the next reset. A
-            # diverged run is still scored (a NaN model predicts one class), so that reports
-            # count it as the failure it is instead of dropping it.
+            # A failure, not a time limit: the episode terminates. Keep the last finite
+            # observation; the model is discarded at the next reset. A diverged run is still
+            # scored (a NaN model predicts one class), so that reports count it as the failure
+            # it is instead of dropping it.
             info["proxy_acc"] = self._proxy_acc
             if self.report_test:
-                test = self.run.evaluate("test")
-                info |= {"test_acc": test.mean_class, "test_overall_acc": test.overall}
-            return self._last_obs, self.diverge_penalty, False, True, info
-        acc = self.run.evaluate("proxy").mean_class
-        reward = acc - self._proxy_acc
-        self._proxy_acc = acc
+                info |= self._final_report(None)
+            return self._last_obs, self.diverge_penalty, True, False, info
+        proxy = self.run.evaluate("proxy")
+        acc, score = proxy.mean_class, self._score_of(proxy)
+        reward = score - self._score
+        self._proxy_acc, self._score = acc, score
         terminated = self.run.finished
         info |= {"proxy_acc": acc, "task_loss": stats.task_loss}
         if terminated:
             info["proxy_gain"] = acc - self._initial_proxy_acc
+            info["score_gain"] = score - self._initial_score
             if self.report_test:
-                test = self.run.evaluate("test")
-                info |= {"test_acc": test.mean_class, "test_overall_acc": test.overall}
-                # For judging the proxies and the guidance; none of this feeds the reward.
-                chosen = self.cfg.proxy  # already scored above: reuse, do not evaluate twice
-                info["proxy_accs"] = {
-                    n: acc if n == chosen else self.run.evaluate(f"proxy/{n}").mean_class
-                    for n in self.run.proxy_names
-                }
-                info["imagenet_agreement"] = self.run.imagenet_agreement()
+                info |= self._final_report(proxy)
         self._last_obs = self._observe(stats.task_loss, stats.guidance_loss, acc)
         return self._last_obs, float(reward), terminated, False, info
+
+    def _final_report(self, chosen: Accuracy | None) -> dict[str, Any]:
+        """Real-target accuracy, every proxy split and ImageNet retention: for judging methods,
+        proxies and guidance. None of it feeds the reward."""
+        test = self.run.evaluate("test")
+        proxies = {
+            n: chosen if (n == self.cfg.proxy and chosen) else self.run.evaluate(f"proxy/{n}")
+            for n in self.run.proxy_names
+        }
+        info: dict[str, Any] = {
+            "test_acc": test.mean_class,
+            "test_overall_acc": test.overall,
+            "proxy_accs": {n: a.mean_class for n, a in proxies.items()},
+            "proxy_nlls": {n: a.nll for n, a in proxies.items()},
+        }
+        kept = self.run.retention()
+        if kept is not None:
+            info |= {
+                "imagenet_top1": kept.top1_agreement,
+                "imagenet_top5": kept.top5_overlap,
+                "imagenet_kl": kept.kl,
+            }
+        return info

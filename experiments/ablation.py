@@ -2,11 +2,11 @@
 
 How to run:
     python experiments/ablation.py                          # every row, 5 seeds, embedded preset
-    python experiments/ablation.py --rows hand_tuned,hand_tuned+kl,scratch --seeds 3
+    python experiments/ablation.py --rows "hand_tuned,hand_tuned (no KL),scratch" --seeds 3
     python experiments/ablation.py --policy-checkpoint runs/asg/policy
 
 Every row gets the same fine-tuning budget (the preset's windows x iterations) and the same
-evaluation seeds. The `learned+kl` row needs --policy-checkpoint (a policy meta-trained by
+evaluation seeds. The `learned` row needs --policy-checkpoint (a policy meta-trained by
 asg_visda.py, whose meta-training seeds are disjoint from these evaluation seeds). Writes
 ablation.md, ablation.csv, ablation.json and ablation.png into --output-dir.
 """
@@ -23,6 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout
 
+from controllers.spec import ControllerSpec
 from trainables.cli import (
     OneLineErrorParser,
     add_config_args,
@@ -34,26 +35,47 @@ from trainables.cli import (
 from trainables.config import PRESETS
 from trainables.errors import ConfigError
 
-KL = {"guidance": "kl"}  # weight: the config's --guidance-weight
 OFF = {"guidance_weight": 0.0}
-# Row name -> (controller, FinetuneConfig overrides). Order mirrors the paper's table.
-ROWS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
-    "large_lr": ({"baseline": "constant"}, OFF),
-    "large_lr+kl": ({"baseline": "constant"}, KL),
-    "hand_tuned": ({"baseline": "hand_tuned"}, OFF),
-    "hand_tuned+kl": ({"baseline": "hand_tuned"}, KL),
-    "hand_tuned+l2sp": ({"baseline": "hand_tuned"}, {"guidance": "l2sp", "guidance_weight": 1e-3}),
-    "hand_tuned+feature_l2": (
-        {"baseline": "hand_tuned"},
-        {"guidance": "feature_l2", "guidance_weight": 0.01},
-    ),
-    "random+kl": ({"baseline": "random"}, KL),
-    "pbt+kl": ({"pbt": True}, KL),
-    "learned+kl": ({"checkpoint": None}, KL),
-    "scratch": ({"baseline": "constant"}, {"pretrained": False, "guidance_weight": 0.0}),
-    # Trained on real digits and scored on a disjoint half of the real test pool (see config).
-    "oracle": ({"baseline": "hand_tuned"}, {"train_domain": "real", "guidance_weight": 0.0}),
-}
+
+
+def _rows() -> dict[str, ControllerSpec]:
+    """Row name -> its controller (and FinetuneConfig overrides). Every row but the ones marked
+    otherwise uses the config's guidance (KL, weight --guidance-weight)."""
+    from controllers.spec import baseline
+
+    def row(name: str, spec: ControllerSpec, **finetune) -> tuple[str, ControllerSpec]:
+        return name, spec.with_(method=name, finetune={**spec.finetune, **finetune})
+
+    hand = baseline("hand_tuned")
+    return dict(
+        [
+            *(row(f"uniform {m}", baseline(f"uniform@{m}")) for m in (0.1, 0.2, 0.3, 0.5)),
+            row("constant", baseline("constant")),
+            row("hand_tuned", hand),
+            row("cosine", baseline("cosine")),
+            row("step", baseline("step")),
+            row("hand_tuned (no KL)", hand, **OFF),
+            row("uniform 0.1 (no KL)", baseline("uniform@0.1"), **OFF),
+            row("hand_tuned + L2-SP", hand, guidance="l2sp", guidance_weight=1e-3),
+            row("hand_tuned + feature L2", hand, guidance="feature_l2", guidance_weight=0.01),
+            row("random", baseline("random")),
+            row("pbt", baseline("pbt")),
+            # No ImageNet statistics to keep: batch statistics, and the full base rate.
+            row(
+                "scratch",
+                baseline("constant").with_(kind="reference"),
+                pretrained=False,
+                guidance_weight=0.0,
+                bn_mode="train",
+            ),
+            # Trained on real digits, scored on a disjoint half of the real pool (see config).
+            row("oracle", hand.with_(kind="reference"), train_domain="real", guidance_weight=0.0),
+        ]
+    )
+
+
+ROWS = _rows()
+LEARNED = "learned"
 SEED_BASE = 20_000  # disjoint from meta-training and from asg_visda's evaluation seeds
 
 
@@ -63,14 +85,19 @@ def build_parser(preset: str) -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_preset_flag(p, preset)
-    p.add_argument("--rows", default=",".join(ROWS), help="comma-separated rows to run")
+    p.add_argument(
+        "--rows",
+        default=",".join(ROWS),
+        help=f"comma-separated rows to run; the '{LEARNED}' row is added by --policy-checkpoint",
+    )
     p.add_argument("--seeds", type=int, default=5, help="evaluation seeds per row")
     p.add_argument(
         "--policy-checkpoint",
         default=None,
-        help="saved policy for learned+kl: the policy/ folder asg_visda.py writes",
+        help="add the learned row: a saved policy folder (asg_visda.py's policy/, or a "
+        "learning_curve.py snapshot)",
     )
-    p.add_argument("--pbt-population", type=int, default=4, help="PBT population size")
+    p.add_argument("--greedy", action="store_true", help="deploy the policy greedily")
     p.add_argument("--concurrency", type=int, default=2, help="fine-tuning runs at once")
     p.add_argument("--cpus-per-trial", type=float, default=1, help="CPUs per fine-tuning run")
     p.add_argument("--gpus-per-trial", type=float, default=0, help="GPUs per fine-tuning run")
@@ -88,22 +115,20 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [r for r in rows if r not in ROWS]
     if unknown:
         raise ConfigError(f"--rows: unknown row(s) {unknown}; choose from: {', '.join(ROWS)}")
-    if "learned+kl" in rows and not args.policy_checkpoint:
-        raise ConfigError("--rows learned+kl needs --policy-checkpoint (see asg_visda.py)")
-    if args.seeds < 1:
-        raise ConfigError("--seeds must be >= 1")
+    if args.seeds < 2:
+        raise ConfigError("--seeds must be >= 2 (paired intervals need two pairs)")
 
     from controllers.saved_policy import check_deployable
     from trainables.models import MODEL_GROUPS
     from trainables.preflight import check_inputs
 
     check_inputs(cfg)  # bad data, model or weights: one line, before Ray starts
-    encoding = "multidiscrete"
-    if "learned+kl" in rows:
+    if args.policy_checkpoint:
         encoding = check_deployable(args.policy_checkpoint, MODEL_GROUPS[cfg.model])
 
     import ray
 
+    from controllers.spec import learned
     from controllers.tune_runs import TrialResources, run_controllers, run_pbt
     from experiments.report import (
         learned_verdict,
@@ -121,35 +146,20 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [SEED_BASE + i for i in range(args.seeds)]
 
     t0 = time.perf_counter()
-    controllers = []
-    for row in rows:
-        controller, overrides = ROWS[row]
-        if row == "pbt+kl":
-            continue
-        controller = {**controller, "method": row, "finetune": overrides}
-        if "checkpoint" in controller:
-            controller["checkpoint"] = str(Path(args.policy_checkpoint).resolve())
-            controller["action_encoding"] = encoding
-        controllers.append(controller)
-    runs = run_controllers(controllers, seeds, cfg, storage, "rows", resources, args.resume)
-    if "pbt+kl" in rows:
-        runs += run_pbt(
-            cfg,
-            storage,
-            resources,
-            args.pbt_population,
-            seeds,
-            args.resume,
-            name="pbt",
-            method="pbt+kl",
-            finetune=ROWS["pbt+kl"][1],
-        )
+    specs = [ROWS[r] for r in rows if r != "pbt"]
+    runs = run_controllers(specs, seeds, cfg, storage, "rows", resources, args.resume)
+    if "pbt" in rows:
+        runs += run_pbt(cfg, storage, resources, seeds, args.resume, spec=ROWS["pbt"])
+    if args.policy_checkpoint:  # its own experiment, so that it can join a finished table
+        policy = str(Path(args.policy_checkpoint).resolve())
+        spec = learned(LEARNED, policy, encoding, greedy=args.greedy)
+        runs += run_controllers([spec], seeds, cfg, storage, "learned", resources, args.resume)
+        rows.append(LEARNED)
     order = {r: i for i, r in enumerate(rows)}
     runs.sort(key=lambda r: (order.get(r["method"], 99), r["seed"]))
-    reference = "hand_tuned" if "hand_tuned" in rows else None
-    table_rows = summarise(runs, reference)
+    table_rows, reference = summarise(runs)
     table = markdown_table(table_rows, reference)
-    correlations = proxy_correlations(runs)
+    correlations = proxy_correlations([r for r in runs if r["kind"] != "reference"])
     corr_md = "| proxy-validation split | runs | Spearman rho vs real test acc |\n|---|---|---|\n"
     corr_md += "".join(
         f"| {c['proxy']} | {c['runs']} | {c['spearman_vs_real']:+.2f} |\n" for c in correlations
@@ -166,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         {
             "command": command,
             "finetune_config": dataclasses.asdict(cfg),
-            "rows": {r: {"controller": ROWS[r][0], "overrides": ROWS[r][1]} for r in rows},
+            "rows": {r: ROWS[r].as_config() for r in rows if r in ROWS},
+            "reference": reference,
             "table": table_rows,
             "runs": runs,
             "wall_s": wall,
@@ -174,13 +185,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     (out / "ablation.md").write_text(
         f"# Ablation ({preset} preset, {args.seeds} seeds)\n\nCommand: `{command}`\n\n"
-        f"Real-target mean per-class accuracy (mean ± std over seeds). The '{cfg.proxy}' "
-        f"proxy split is the only validation any method saw. ImageNet agreement: top-1 "
-        f"agreement of the ImageNet head with the frozen pretrained model on scikit-image's "
-        f"sample photos.\n\n{table}\n{learned_verdict(table_rows)}\n"
+        f"Real-target mean per-class accuracy (mean ± std over seeds). Every row ran on the "
+        f"same seeds; the paired column is the mean per-seed difference to the best baseline "
+        f"row ({reference}), with its 95% t-interval. The '{cfg.proxy}' proxy split is the "
+        f"only validation any method saw. ImageNet columns compare the ImageNet head with the "
+        f"frozen pretrained model on scikit-image's sample photos: top-5 overlap and "
+        f"KL(pretrained || model).\n\n{table}\n{learned_verdict(table_rows, reference)}\n"
         f"## How well each proxy tracks real accuracy\n\n"
-        f"Every run is scored on every proxy split at its end; rank correlation across all "
-        f"runs above.\n\n{corr_md}\n"
+        f"Every run is scored on every proxy split at its end; rank correlation across the "
+        f"baseline and learned runs above (references left out).\n\n{corr_md}\n"
         f"Wall time: {wall / 60:.1f} min.\n"
     )
     _bar_chart(table_rows, out / "ablation.png")

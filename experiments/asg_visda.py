@@ -58,18 +58,24 @@ class PipelineConfig:
     """CPUs per env runner and per evaluation trial."""
     gpus_per_env_runner: float = 0
     """GPUs per env runner and per evaluation trial (fractions share a GPU)."""
-    meta_episodes: int = 8
+    meta_episodes: int = 32
     """Meta-training budget: fine-tuning runs (episodes) the RL algorithm may sample."""
+    meta_iters_per_window: int = 3
+    """SGD iterations per window of the meta-training runs (0: --iters-per-window). Fewer than
+    at evaluation makes meta-training cheap; everything else about the run is the same."""
     episodes_per_iteration: int = 2
     """Episodes per RLlib training iteration (sets train_batch_size_per_learner)."""
     seeds: int = 3
-    """Evaluation seeds per method; disjoint from the seeds meta-training sees."""
-    baselines: str = "constant,hand_tuned,random,pbt"
-    """Comma-separated non-learned controllers to compare with (empty: none)."""
-    pbt_population: int = 4
-    """Population size of the PBT baseline (each member is one fine-tuning run)."""
+    """Evaluation seeds, the same for every method (PBT: one member per seed); disjoint from
+    the seeds meta-training sees."""
+    baselines: str = "hand_tuned,uniform@0.1,random"
+    """Comma-separated non-learned controllers to compare with (empty: none): constant, cosine,
+    step, hand_tuned, random, pbt, uniform@<m>."""
+    greedy: bool = False
+    """Deploy the learned policy greedily instead of sampling its actions (ASG samples)."""
     policy_checkpoint: str | None = None
-    """Skip meta-training and deploy this RLlib checkpoint's policy."""
+    """Skip meta-training and deploy this exported policy folder (what <output-dir>/policy/
+    holds; an RLlib checkpoint must be exported first, see the README)."""
     output_dir: str = "runs/asg"
     """Where results, TensorBoard logs and checkpoints go (a shared path on a cluster)."""
     resume: bool = False
@@ -80,9 +86,11 @@ class PipelineConfig:
 
 # Meta-training budgets scaled to each preset's cost per episode.
 PIPELINE_PRESETS: dict[str, PipelineConfig] = {
-    "tiny": PipelineConfig(meta_episodes=4, seeds=2, pbt_population=2),
+    "tiny": PipelineConfig(meta_episodes=4, seeds=2, meta_iters_per_window=0),
     "embedded": PipelineConfig(),
-    "visda": PipelineConfig(meta_episodes=100, seeds=3, episodes_per_iteration=4),
+    "visda": PipelineConfig(
+        meta_episodes=100, seeds=3, episodes_per_iteration=4, meta_iters_per_window=100
+    ),
 }
 EVAL_SEED_BASE = 10_000  # RLlib seeds its env runners from small integers; keep evaluation apart
 
@@ -100,15 +108,19 @@ def build_parser(preset: str) -> argparse.ArgumentParser:
 
 def pipeline_from_args(args: argparse.Namespace) -> PipelineConfig:
     pipe = dataclass_from_args(PipelineConfig, args)
-    from controllers.baselines import BASELINES
+    from controllers.spec import baseline
 
-    known = (*BASELINES, "pbt")
     for name in pipe.baselines.split(","):
-        if name and name not in known:
-            raise ConfigError(f"--baselines: unknown {name!r}; choose from: {', '.join(known)}")
+        if name:
+            try:
+                baseline(name)
+            except ConfigError as exc:
+                raise ConfigError(f"--baselines: {exc}") from None
     for name in ("num_env_runners", "meta_episodes", "seeds", "episodes_per_iteration"):
         if getattr(pipe, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1")
+    if pipe.meta_iters_per_window < 0:
+        raise ConfigError("--meta-iters-per-window must be >= 0")
     if pipe.cpus_per_env_runner <= 0 or pipe.gpus_per_env_runner < 0:
         raise ConfigError("--cpus-per-env-runner must be > 0 and --gpus-per-env-runner >= 0")
     return pipe
@@ -192,11 +204,13 @@ def meta_train(pipe: PipelineConfig, cfg: FinetuneConfig, storage: Path) -> Path
     error_file = storage / "meta_train_input_errors.txt"
     error_file.unlink(missing_ok=True)  # from an earlier attempt whose input has been fixed
     storage.mkdir(parents=True, exist_ok=True)
+    meta_cfg = cfg.replace(iters_per_window=pipe.meta_iters_per_window or cfg.iters_per_window)
     algo_config = build_algo_config(
         pipe.algo,
         {
-            "config": dataclasses.asdict(cfg),
+            "config": dataclasses.asdict(meta_cfg),
             "report_timing": True,
+            "report_test": False,  # meta-training sees the proxy only, never the real split
             "input_error_file": str(error_file),
         },
         windows_per_episode=cfg.windows,
@@ -240,10 +254,12 @@ def evaluate(
     pipe: PipelineConfig,
     cfg: FinetuneConfig,
     storage: Path,
-    policy_checkpoint: Path,
+    policy_dir: Path,
     encoding: str,
 ) -> list[dict[str, Any]]:
-    """The learned policy and the baselines, each on fresh fine-tuning runs over the seeds."""
+    """The learned policy and the baselines, each on fresh fine-tuning runs over the same
+    seeds."""
+    from controllers.spec import baseline, learned
     from controllers.tune_runs import TrialResources, run_controllers, run_pbt
 
     resources = TrialResources(
@@ -251,19 +267,12 @@ def evaluate(
     )
     seeds = [EVAL_SEED_BASE + i for i in range(pipe.seeds)]
     names = [b for b in pipe.baselines.split(",") if b]
-    controllers = [
-        {
-            "method": "learned (saved policy)"
-            if pipe.policy_checkpoint
-            else f"learned ({pipe.algo})",
-            "checkpoint": str(policy_checkpoint),
-            "action_encoding": encoding,
-        }
-    ]
-    controllers += [{"method": b, "baseline": b} for b in names if b != "pbt"]
-    runs = run_controllers(controllers, seeds, cfg, storage, "evaluate", resources, pipe.resume)
+    label = "learned (saved policy)" if pipe.policy_checkpoint else f"learned ({pipe.algo})"
+    specs = [learned(label, str(policy_dir), encoding, greedy=pipe.greedy)]
+    specs += [baseline(b) for b in names if b != "pbt"]
+    runs = run_controllers(specs, seeds, cfg, storage, "evaluate", resources, pipe.resume)
     if "pbt" in names:
-        runs += run_pbt(cfg, storage, resources, pipe.pbt_population, seeds, pipe.resume)
+        runs += run_pbt(cfg, storage, resources, seeds, pipe.resume)
     return runs
 
 
@@ -337,8 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     runs = evaluate(pipe, cfg, storage, checkpoint, encoding)
-    expected = pipe.seeds * (1 + len([b for b in pipe.baselines.split(",") if b and b != "pbt"]))
-    expected += pipe.pbt_population if "pbt" in pipe.baselines.split(",") else 0
+    expected = pipe.seeds * (1 + len([b for b in pipe.baselines.split(",") if b]))
     complete = len(runs) == expected
 
     from experiments.report import (
@@ -350,10 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     print("[asg] 3/3 writing results", flush=True)
-    reference = "hand_tuned" if any(r["method"] == "hand_tuned" for r in runs) else None
-    rows = summarise(runs, reference)
+    rows, reference = summarise(runs)
     table = markdown_table(rows, reference)
-    learned = [r["multipliers"] for r in runs if r["method"].startswith("learned")]
+    learned = [r["multipliers"] for r in runs if r["kind"] == "learned"]
     plot_schedules(
         learned,
         out / "policy_schedule.png",
@@ -378,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         f"# ASG results ({preset} preset)\n\nCommand: `{command}`\n\n"
         f"Real-target mean per-class accuracy at the end of each fine-tuning run; the reward "
         f"only ever saw the '{cfg.proxy}' proxy-validation split.\n\n{table}\n"
-        f"{learned_verdict(rows)}\n"
+        f"{learned_verdict(rows, reference)}\n"
         f"Wall time: {wall / 60:.1f} min (meta-training {meta_s / 60:.1f} min).\n"
     )
     print("\n" + table)

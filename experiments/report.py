@@ -11,71 +11,104 @@ from pathlib import Path
 from typing import Any
 
 
-def summarise(runs: Sequence[dict[str, Any]], reference: str | None) -> list[dict[str, Any]]:
-    """One row per method: mean/std of real test and proxy accuracy over its runs."""
+def paired_difference(a: dict[int, float], b: dict[int, float]) -> tuple[float, float, int]:
+    """Mean of a[seed] - b[seed] over the seeds both have, and the half-width of its 95%
+    Student-t confidence interval: (mean, half_width, n). nan half-width below 2 pairs."""
+    from scipy.stats import t
+
+    diffs = [a[s] - b[s] for s in sorted(set(a) & set(b)) if not math.isnan(a[s] - b[s])]
+    n = len(diffs)
+    if n == 0:
+        return math.nan, math.nan, 0
+    mean = statistics.fmean(diffs)
+    if n < 2:
+        return mean, math.nan, n
+    half = float(t.ppf(0.975, n - 1)) * statistics.stdev(diffs) / math.sqrt(n)
+    return mean, half, n
+
+
+def summarise(
+    runs: Sequence[dict[str, Any]], reference: str | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One row per method: mean/std of real test and proxy accuracy, ImageNet retention, and
+    the paired difference (same seeds) to `reference`, by default the best `baseline` row by
+    mean real accuracy. Returns (rows, the reference used)."""
     by_method: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for run in runs:
         by_method[run["method"]].append(run)
-    ref = _mean([r["test_acc"] for r in by_method.get(reference or "", [])])
+    if reference is None:
+        baselines = [m for m, rs in by_method.items() if rs[0].get("kind") == "baseline"]
+        scores = {m: _mean([r["test_acc"] for r in by_method[m]]) for m in baselines}
+        scores = {m: v for m, v in scores.items() if not math.isnan(v)}
+        reference = max(scores, key=scores.__getitem__) if scores else None
+    ref = {r["seed"]: r["test_acc"] for r in by_method.get(reference or "", [])}
     rows = []
     for method, rs in by_method.items():
         test = [r["test_acc"] for r in rs]
-        row = {
-            "method": method,
-            "runs": len(rs),
-            "test_acc_mean": _mean(test),
-            "test_acc_std": _std(test),
-            "proxy_acc_mean": _mean([r["proxy_acc"] for r in rs]),
-            "imagenet_agreement_mean": _mean([r.get("imagenet_agreement", math.nan) for r in rs]),
-            "diverged": sum(bool(r.get("diverged")) for r in rs),
-            "wall_s_mean": _mean([r.get("wall_s", math.nan) for r in rs]),
-        }
-        row["vs_reference"] = row["test_acc_mean"] - ref if reference else math.nan
-        rows.append(row)
-    return rows
+        diff, half, pairs = paired_difference({r["seed"]: r["test_acc"] for r in rs}, ref)
+        rows.append(
+            {
+                "method": method,
+                "kind": rs[0].get("kind", "baseline"),
+                "runs": len(rs),
+                "test_acc_mean": _mean(test),
+                "test_acc_std": _std(test),
+                "proxy_acc_mean": _mean([r["proxy_acc"] for r in rs]),
+                "imagenet_top5_mean": _mean([r.get("imagenet_top5", math.nan) for r in rs]),
+                "imagenet_kl_mean": _mean([r.get("imagenet_kl", math.nan) for r in rs]),
+                "diverged": sum(bool(r.get("diverged")) for r in rs),
+                "wall_s_mean": _mean([r.get("wall_s", math.nan) for r in rs]),
+                "vs_reference": diff if reference and method != reference else math.nan,
+                "vs_reference_ci95": half if reference and method != reference else math.nan,
+                "pairs": pairs if reference and method != reference else 0,
+            }
+        )
+    return rows, reference
+
+
+def verdict(diff: float, half: float) -> str:
+    """Paired difference with its 95% interval, and what it allows one to say."""
+    if math.isnan(diff):
+        return ""
+    if math.isnan(half):
+        return f"{100 * diff:+.1f} (one pair: no interval)"
+    lo, hi = diff - half, diff + half
+    word = "better" if lo > 0 else "worse" if hi < 0 else "no clear difference"
+    return f"{100 * diff:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}] {word}"
 
 
 def markdown_table(rows: Sequence[dict[str, Any]], reference: str | None) -> str:
-    ref_col = f"vs {reference}" if reference else "vs reference"
+    ref_col = f"vs {reference}, paired (pts, 95% CI)" if reference else "vs reference"
     lines = [
-        f"| method | runs | real test mean-class acc (%) | proxy-val acc (%) | {ref_col} (pts) "
-        "| ImageNet agreement (%) | diverged | wall per run (s) |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| method | kind | runs | real test mean-class acc (%) | proxy-val acc (%) | {ref_col} "
+        "| ImageNet top-5 kept (%) | ImageNet KL (nats) | diverged | wall per run (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        delta = r["vs_reference"]
-        verdict = (
-            ""
-            if r["method"] == reference or math.isnan(delta)
-            else (f"{100 * delta:+.1f}" + (" (not better)" if delta <= 0 else ""))
-        )
+        is_ref = r["method"] == reference
         lines.append(
-            f"| {r['method']} | {r['runs']} | {100 * r['test_acc_mean']:.1f} ± "
-            f"{100 * r['test_acc_std']:.1f} | {100 * r['proxy_acc_mean']:.1f} | {verdict} "
-            f"| {_pct(r['imagenet_agreement_mean'])} | {r['diverged']} | {r['wall_s_mean']:.0f} |"
+            f"| {r['method']} | {r['kind']} | {r['runs']} | {100 * r['test_acc_mean']:.1f} ± "
+            f"{100 * r['test_acc_std']:.1f} | {100 * r['proxy_acc_mean']:.1f} "
+            f"| {'(reference)' if is_ref else verdict(r['vs_reference'], r['vs_reference_ci95'])} "
+            f"| {_pct(r['imagenet_top5_mean'])} | {_num(r['imagenet_kl_mean'])} "
+            f"| {r['diverged']} | {r['wall_s_mean']:.0f} |"
         )
     return "\n".join(lines) + "\n"
 
 
-def learned_verdict(rows: Sequence[dict[str, Any]]) -> str:
-    """One sentence: does the learned policy beat the best non-learned method?"""
-    learned = [r for r in rows if r["method"].startswith("learned")]
-    others = [
-        r
-        for r in rows
-        if not r["method"].startswith("learned")
-        and r["method"] != "scratch"
-        and not math.isnan(r["test_acc_mean"])
-    ]
-    if not learned or not others:
-        return ""
-    lr, best = learned[0], max(others, key=lambda r: r["test_acc_mean"])
-    beats = lr["test_acc_mean"] > best["test_acc_mean"]
-    return (
-        f"The learned policy ({100 * lr['test_acc_mean']:.1f}%) "
-        f"{'beats' if beats else 'does NOT beat'} the best non-learned method, "
-        f"{best['method']} ({100 * best['test_acc_mean']:.1f}%).\n"
-    )
+def learned_verdict(rows: Sequence[dict[str, Any]], reference: str | None) -> str:
+    """One sentence per learned row: does it beat the best baseline, paired, with 95% CI?"""
+    out = []
+    for r in rows:
+        if r["kind"] != "learned" or not reference:
+            continue
+        diff, half = r["vs_reference"], r["vs_reference_ci95"]
+        beats = not math.isnan(half) and diff - half > 0
+        out.append(
+            f"{r['method']} {'BEATS' if beats else 'does NOT beat'} the best baseline, "
+            f"{reference}: paired difference {verdict(diff, half)} over {r['pairs']} seeds.\n"
+        )
+    return "".join(out)
 
 
 def proxy_correlations(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -98,6 +131,10 @@ def proxy_correlations(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _pct(x: float) -> str:
     return "n/a" if math.isnan(x) else f"{100 * x:.0f}"
+
+
+def _num(x: float) -> str:
+    return "n/a" if math.isnan(x) else f"{x:.2f}"
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:

@@ -6,24 +6,45 @@ import numpy as np
 import pytest
 
 from controllers.algorithms import ACTION_ENCODING, action_encoding_for
-from controllers.baselines import RandomPolicy, make_baseline
+from controllers.baselines import FixedPolicy, RandomPolicy
 from controllers.rollout import run_episode
 from controllers.saved_policy import load_module, read_policy_meta
+from controllers.spec import ControllerSpec, baseline
 from envs import actions
 from trainables.errors import ConfigError
 
 
+def _fixed(name: str, groups: int) -> FixedPolicy:
+    return FixedPolicy(baseline(name).fixed_multipliers(groups))
+
+
 def test_hand_tuned_is_small_backbone_large_head():
-    policy = make_baseline("hand_tuned", 7)
-    mult = actions.to_multipliers("multidiscrete", policy.act(np.zeros(13)), 7)
+    mult = actions.to_multipliers("multidiscrete", _fixed("hand_tuned", 7).act(np.zeros(13)), 7)
     assert np.allclose(mult, [0.1] * 6 + [1.0])
 
 
-def test_constant_and_unknown_baseline():
-    mult = actions.to_multipliers("multidiscrete", make_baseline("constant", 3).act(None), 3)
-    assert np.allclose(mult, 1.0)
-    with pytest.raises(ConfigError, match="unknown baseline"):
-        make_baseline("oracle", 3)
+def test_schedule_baselines_differ_only_in_their_base_schedule():
+    hand = baseline("hand_tuned")
+    assert hand.finetune == {} and baseline("constant").fixed_multipliers(3) == [1.0] * 3
+    for name in ("cosine", "step"):
+        spec = baseline(name)
+        assert spec.kind == "baseline" and spec.fixed_multipliers(3) == [0.1, 0.1, 1.0]
+        assert spec.finetune == {"schedule": name}
+    assert baseline("uniform@0.3").fixed_multipliers(2) == [0.3, 0.3]
+    for bad in ("oracle", "uniform@2", "uniform@x"):
+        with pytest.raises(ConfigError, match="baseline"):
+            baseline(bad)
+
+
+def test_controller_spec_is_typed_and_round_trips_through_tune_config():
+    spec = baseline("hand_tuned").with_(finetune={"guidance_weight": 0.0})
+    assert ControllerSpec.from_config(spec.as_config()) == spec
+    with pytest.raises(ConfigError, match="kind"):
+        ControllerSpec("x", "oracle", multipliers=(1.0,))
+    with pytest.raises(ConfigError, match="exactly one"):
+        ControllerSpec("x", "baseline", multipliers=(1.0,), random=True)
+    with pytest.raises(ConfigError, match="learned iff"):
+        ControllerSpec("x", "baseline", policy_dir="/p")
 
 
 def test_random_policy_is_seeded():
@@ -100,7 +121,7 @@ def test_saved_policy_folder_is_checked_before_loading(tmp_path):
 
 def test_run_episode_records_the_schedule(tiny_env):
     env = tiny_env.unwrapped
-    result = run_episode(env, make_baseline("hand_tuned", len(env.group_names)), 0, "hand_tuned")
+    result = run_episode(env, _fixed("hand_tuned", len(env.group_names)), 0, "hand_tuned")
     assert len(result.multipliers) == env.cfg.windows
     assert result.multipliers[0]["head"] == 1.0 and result.multipliers[0]["stem"] == 0.1
     assert 0.0 <= result.test_acc <= 1.0
@@ -137,3 +158,23 @@ def test_interrupted_run_resumes_from_a_weights_only_checkpoint(tmp_path):
     torch.save({"env": RandomPolicy(3)}, tmp_path / "controller_run.pt")
     with pytest.raises(Exception, match="[Ww]eights only"):
         load_run_state(tmp_path)
+
+
+def test_deployed_policy_samples_reproducibly_or_acts_greedily(untrained_policy):
+    """ASG samples its deployed policy's actions: the draws depend only on (run seed, window),
+    so a run is reproducible; greedy deployment ignores the seed."""
+    from controllers.saved_policy import RLModulePolicy
+    from trainables.models import MODEL_GROUPS
+
+    groups = MODEL_GROUPS["efficientnet_lite0"]
+    path = untrained_policy()
+    obs = np.zeros(6 + len(groups), dtype=np.float32)
+
+    def actions_for(seed: int, greedy: bool) -> list[list[int]]:
+        policy = RLModulePolicy(path, groups, "multidiscrete", greedy=greedy)
+        policy.reset(seed)
+        return [policy.act(obs).tolist() for _ in range(4)]
+
+    assert actions_for(1, False) == actions_for(1, False)
+    assert actions_for(1, False) != actions_for(2, False)
+    assert len({tuple(map(tuple, actions_for(s, True))) for s in (1, 2)}) == 1

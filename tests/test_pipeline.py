@@ -35,11 +35,9 @@ def tiny_pipeline(tmp_path_factory):
         "--meta-episodes",
         "2",
         "--seeds",
-        "1",
+        "2",
         "--baselines",
         "hand_tuned,random,pbt",
-        "--pbt-population",
-        "2",
         "--output-dir",
         str(out),
         env={**os.environ, "ASG_TEST_API_TOKEN": SECRET},
@@ -78,6 +76,29 @@ def test_pipeline_writes_results(tiny_pipeline):
 
 
 @pytest.mark.slow
+def test_every_method_runs_on_the_same_seeds_and_is_compared_pairwise(tiny_pipeline):
+    out, proc = tiny_pipeline
+    results = json.loads((out / "results.json").read_text())
+    seeds = {m: sorted(r["seed"] for r in results["runs"] if r["method"] == m) for m in
+             {r["method"] for r in results["runs"]}}  # fmt: skip
+    assert len(set(map(tuple, seeds.values()))) == 1, seeds  # PBT members included
+    assert len(seeds["pbt"]) == len(set(seeds["pbt"])) == 2  # distinct fixed seeds
+    kinds = {r["method"]: r["kind"] for r in results["table"]}
+    assert kinds == {"learned (PPO)": "learned", "hand_tuned": "baseline", "random": "baseline",
+                     "pbt": "baseline"}  # fmt: skip
+    learned = next(r for r in results["table"] if r["kind"] == "learned")
+    assert learned["pairs"] == 2 and learned["vs_reference_ci95"] >= 0
+
+
+@pytest.mark.slow
+def test_meta_training_never_computes_real_accuracy(tiny_pipeline):
+    _, proc = tiny_pipeline
+    meta = proc.stdout.split("2/3")[0]
+    assert "meta-train iter" in meta
+    assert "real" not in meta.lower() and "test acc" not in meta.lower()
+
+
+@pytest.mark.slow
 def test_deploy_saved_policy_skips_meta_training(tiny_pipeline, tmp_path):
     out, _ = tiny_pipeline
     checkpoint = json.loads((out / "results.json").read_text())["policy_checkpoint"]
@@ -111,6 +132,10 @@ def test_deploy_saved_policy_skips_meta_training(tiny_pipeline, tmp_path):
         (["--proxy", "oracle"], "--proxy"),
         (["--model", "vgg16"], "--model"),
         (["--seeds", "many"], "--seeds"),
+        (["--gpus-per-env-runner", "half"], "--gpus-per-env-runner"),
+        (["--bn-mode", "eval"], "--bn-mode"),
+        (["--schedule", "linear"], "--schedule"),
+        (["--reward-metric", "f1"], "--reward-metric"),
         (["--verify-images", "-2"], "--verify-images"),
     ],
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import typing
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -50,17 +51,20 @@ def add_dataclass_args(parser: argparse.ArgumentParser, defaults: Any, title: st
     """One flag per field of the dataclass instance `defaults`: `--field-name`, its docstring
     as help, its value as default; booleans get `--x/--no-x`."""
     docs = field_docs(type(defaults))
+    hints = typing.get_type_hints(type(defaults))
     group = parser.add_argument_group(title)
     for f in dataclasses.fields(defaults):
         value = getattr(defaults, f.name)
         flag = "--" + f.name.replace("_", "-")
         help_text = docs.get(f.name, "")  # the parser's formatter appends the default
-        if isinstance(value, bool):
+        hint = hints[f.name]
+        if hint is bool:
             group.add_argument(
                 flag, action=argparse.BooleanOptionalAction, default=value, help=help_text
             )
         else:
-            kind = {int: int, float: float}.get(type(value), str)
+            # The field's annotation, not its default's type: `x: float = 0` takes 0.5.
+            kind = {int: int, float: float}.get(hint, str)
             group.add_argument(
                 flag, type=kind, default=value, help=help_text, metavar=f.name.upper()
             )

@@ -20,7 +20,9 @@ from trainables.errors import ConfigError
 DATASETS = ("digits", "visda")
 PROXIES = ("synthetic", "heldout_fonts", "real_fewshot")
 GUIDANCES = ("kl", "l2sp", "feature_l2")
-SCHEDULES = ("cosine", "constant")
+SCHEDULES = ("constant", "cosine", "step")
+BN_MODES = ("frozen", "train")
+REWARD_METRICS = ("acc", "nll")
 
 
 def _flag(name: str) -> str:
@@ -62,7 +64,7 @@ class FinetuneConfig:
     """Proxy-validation split that feeds the reward: 'synthetic' (held-out renders, no real data),
     'heldout_fonts' (renders from fonts unseen in training; digits only) or 'real_fewshot'
     (a small labelled real subset, disjoint from the test split)."""
-    proxy_size: int = 500
+    proxy_size: int = 300
     """Images in the proxy-validation split (synthetic / heldout_fonts)."""
     heldout_fonts: int = 4
     """Fonts kept out of synthetic training, for the 'heldout_fonts' proxy (digits only)."""
@@ -72,18 +74,30 @@ class FinetuneConfig:
     """Cap on real test images, class-balanced (0 = the whole real test split)."""
     data_seed: int = 0
     """Seed of the benchmark itself (rendering, split membership); fixed across episodes."""
-    batch_size: int = 32
+    batch_size: int = 16
     """SGD mini-batch size."""
     eval_batch_size: int = 256
     """Batch size for proxy-validation and test evaluation."""
-    iters_per_window: int = 25
+    iters_per_window: int = 10
     """SGD iterations per window; the controller picks new rates once per window (one env step)."""
     windows: int = 8
     """Windows per fine-tuning run (env steps per episode)."""
-    base_lr: float = 0.03
-    """Base learning rate; a group's rate is base_lr x schedule(t) x its multiplier."""
-    schedule: str = "cosine"
-    """Base schedule over the run's iterations: 'cosine' or 'constant'."""
+    base_lr: float = 0.01
+    """Base learning rate; a group's rate is base_lr x schedule(t) x its multiplier. The digits
+    default was chosen on the synthetic proxy for frozen BatchNorm: a uniform multiplier of 0.1
+    trains well, 0.3 worse, and the top of the range collapses to chance (see README)."""
+    schedule: str = "constant"
+    """Base schedule over the run's iterations: 'constant' (ASG's controlled run: the controller
+    alone shapes the rates), 'cosine' (half-cosine decay to zero) or 'step' (x0.1 at half the
+    run, x0.01 at three quarters)."""
+    bn_mode: str = "frozen"
+    """BatchNorm during fine-tuning: 'frozen' (ASG: the whole model in eval mode, so running
+    statistics stay the ImageNet ones and a zero multiplier changes nothing) or 'train'
+    (statistics follow the synthetic batches: a departure from ASG)."""
+    head_warmup_iters: int = 10
+    """SGD iterations on the new task head alone (every other group at multiplier 0) before the
+    first window, at the base rate; not part of the windows. The episode then starts from a
+    linear probe, not a random head, so its return no longer holds the head's first jump."""
     momentum: float = 0.9
     """SGD momentum."""
     weight_decay: float = 5e-4
@@ -93,6 +107,12 @@ class FinetuneConfig:
     'l2sp' (weight L2 to the pretrained weights) or 'feature_l2' (L2 to the teacher's features)."""
     guidance_weight: float = 0.1
     """Weight of the guidance term (0 = off)."""
+    reward_metric: str = "acc"
+    """What the reward measures on the proxy split: 'acc' (mean per-class accuracy) or 'nll'
+    (minus the mean negative log-likelihood: keeps moving after accuracy saturates)."""
+    reward_retention: float = 0.0
+    """Weight of ImageNet retention in the reward: the score is the proxy metric minus this
+    times KL(frozen teacher || model) on natural photos (0 = off; photos, never target data)."""
     flip_eval: bool = False
     """Average predictions over horizontal flips at evaluation."""
     num_workers: int = 0
@@ -105,6 +125,8 @@ class FinetuneConfig:
         _check_choice("proxy", self.proxy, PROXIES)
         _check_choice("guidance", self.guidance, GUIDANCES)
         _check_choice("schedule", self.schedule, SCHEDULES)
+        _check_choice("bn_mode", self.bn_mode, BN_MODES)
+        _check_choice("reward_metric", self.reward_metric, REWARD_METRICS)
         _check_choice("train_domain", self.train_domain, ("synthetic", "real"))
         if self.dataset == "visda" and self.train_domain == "real":
             raise ConfigError("--train-domain real (the oracle) needs --dataset digits")
@@ -113,6 +135,8 @@ class FinetuneConfig:
         for name in ("image_size", "batch_size", "eval_batch_size", "iters_per_window", "windows"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{_flag(name)} must be >= 1, got {getattr(self, name)}")
+        if self.head_warmup_iters < 0 or self.reward_retention < 0:
+            raise ConfigError("--head-warmup-iters and --reward-retention must be >= 0")
         if self.verify_images < -1:
             raise ConfigError(f"--verify-images must be >= -1, got {self.verify_images}")
         if self.base_lr < 0 or self.guidance_weight < 0:
@@ -142,9 +166,16 @@ PRESETS: dict[str, FinetuneConfig] = {
         eval_batch_size=128,
         iters_per_window=2,
         windows=3,
+        head_warmup_iters=2,
     ),
-    # The embedded benchmark: about 3 epochs over 2000 renders per run, tens of seconds on a CPU.
+    # The embedded benchmark: 8 windows of 10 iterations at batch 16 after a 10-iteration head
+    # warm-up, about 40 s per run on one CPU core.
     "embedded": FinetuneConfig(),
+    # The embedded benchmark's short-horizon twin, for meta-training: the same data, model,
+    # rates and 8 windows, but 3 iterations per window on 1000 renders (about 12 s per run).
+    "short": FinetuneConfig(
+        num_train=1000, proxy_size=200, max_test=300, iters_per_window=3, head_warmup_iters=5
+    ),
     # VisDA-17 with ResNet-101 at 224 px, as in the paper; needs --data-root and a GPU.
     "visda": FinetuneConfig(
         dataset="visda",
@@ -156,6 +187,7 @@ PRESETS: dict[str, FinetuneConfig] = {
         iters_per_window=500,
         windows=20,
         base_lr=0.01,
+        head_warmup_iters=100,
         num_workers=8,
     ),
 }

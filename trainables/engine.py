@@ -57,9 +57,14 @@ def train_window(
     base_lr: float,
     schedule: str,
     device: torch.device,
+    bn_mode: str = "frozen",
 ) -> WindowStats:
-    """Run `iters` SGD iterations; stop early, flagged `diverged`, on a non-finite loss."""
-    model.train()
+    """Run `iters` SGD iterations; stop early, flagged `diverged`, on a non-finite loss.
+
+    With `bn_mode='frozen'` the whole model stays in eval mode, as in ASG: BatchNorm uses and
+    keeps the ImageNet running statistics, so only parameters (never buffers) change, and the
+    student's ImageNet head equals the teacher's until the first update."""
+    model.train(bn_mode == "train")
     task_sum = guide_sum = teacher_s = 0.0
     images = done = 0
     t0 = time.perf_counter()
@@ -104,16 +109,22 @@ def evaluate(
     device: torch.device,
     flip: bool = False,
 ) -> Accuracy:
-    """Accuracy of the task head; with `flip`, softmax averaged over the image and its mirror."""
+    """Accuracy and NLL of the task head; with `flip`, softmax averaged over the image and its
+    mirror."""
     model.eval()
     cm = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    nll_sum, n = 0.0, 0
     for x, y in loader:
         x = x.to(device, non_blocking=True)
-        probs = model(x).task_logits.softmax(dim=1)
+        probs = model(x).task_logits.float().softmax(dim=1)
         if flip:
-            probs = probs + model(x.flip(3)).task_logits.softmax(dim=1)
-        cm += confusion_matrix(probs.argmax(dim=1).cpu(), y, num_classes)
-    return accuracy_from_confusion(cm)
+            probs = 0.5 * (probs + model(x.flip(3)).task_logits.float().softmax(dim=1))
+        probs = probs.cpu()
+        cm += confusion_matrix(probs.argmax(dim=1), y, num_classes)
+        picked = probs.gather(1, y.long()[:, None]).clamp_min(1e-12)
+        nll_sum += -picked.log().sum().item()
+        n += len(y)
+    return accuracy_from_confusion(cm, nll_sum / max(n, 1))
 
 
 def infinite_batches(

@@ -21,6 +21,7 @@ from trainables.errors import ConfigError
 from trainables.metrics import Accuracy
 from trainables.models import build_model
 from trainables.optim import lr_scales, make_sgd, set_lr_scales
+from trainables.retention import Retention
 
 
 def resolve_device(name: str) -> torch.device:
@@ -118,26 +119,43 @@ class FinetuneRun:
         gen = torch.Generator().manual_seed(seed)
         self._batches = infinite_batches(partial(_train_loader, self.splits.train, cfg), gen)
         self.iteration = 0
+        if cfg.head_warmup_iters and cfg.pretrained:
+            self._warm_up_head(cfg.head_warmup_iters)
+
+    def _warm_up_head(self, iters: int) -> None:
+        """Train the new head alone (a linear probe) before the first window; see the config."""
+        set_lr_scales(self.optimizer, [0.0] * (self.num_groups - 1) + [1.0])
+        self._train(iters, start_iter=0, total_iters=iters, schedule="constant")
+        set_lr_scales(self.optimizer, [1.0] * self.num_groups)
 
     def train_window(self, multipliers: Sequence[float]) -> WindowStats:
         if self.optimizer is None:
             raise RuntimeError("call reset(seed) before train_window")
         set_lr_scales(self.optimizer, multipliers)
         cfg = self.cfg
-        stats = train_window(
-            self.model,
-            self._batches,
-            self.optimizer,
-            self.guidance,
+        stats = self._train(
+            min(cfg.iters_per_window, cfg.total_iters - self.iteration),
             start_iter=self.iteration,
-            iters=min(cfg.iters_per_window, cfg.total_iters - self.iteration),
             total_iters=cfg.total_iters,
-            base_lr=cfg.base_lr,
             schedule=cfg.schedule,
-            device=self.device,
         )
         self.iteration += stats.iters
         return stats
+
+    def _train(self, iters: int, start_iter: int, total_iters: int, schedule: str) -> WindowStats:
+        return train_window(
+            self.model,
+            self._batches,
+            self.optimizer,  # type: ignore[arg-type]
+            self.guidance,
+            start_iter=start_iter,
+            iters=iters,
+            total_iters=total_iters,
+            base_lr=self.cfg.base_lr,
+            schedule=schedule,
+            device=self.device,
+            bn_mode=self.cfg.bn_mode,
+        )
 
     def evaluate(self, split: str) -> Accuracy:
         """Score 'proxy' (the chosen proxy-validation split: the reward), 'proxy/<name>' (any
@@ -154,17 +172,17 @@ class FinetuneRun:
     def proxy_names(self) -> tuple[str, ...]:
         return tuple(self.splits.proxies)
 
-    def imagenet_agreement(self) -> float:
-        """Top-1 agreement of the ImageNet head with the frozen pretrained model on natural
-        photos (see trainables.retention); nan for a model trained from scratch."""
+    def retention(self) -> Retention | None:
+        """How far the ImageNet head still agrees with the frozen pretrained model on natural
+        photos (see trainables.retention); None for a model trained from scratch."""
         if not self.cfg.pretrained:
-            return float("nan")
-        from trainables.retention import imagenet_agreement, natural_images
+            return None
+        from trainables.retention import natural_images, retention
 
         if self._reference is None:
             self._reference = self.guidance.teacher or self._frozen_pretrained()
             self._photos = natural_images(self.cfg.image_size).to(self.device)
-        return imagenet_agreement(self.model, self._reference, self._photos)
+        return retention(self.model, self._reference, self._photos)
 
     def _frozen_pretrained(self) -> torch.nn.Module:
         ref = copy.deepcopy(self.model)

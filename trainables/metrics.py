@@ -14,6 +14,9 @@ class Accuracy:
     overall: float
     """Fraction of all samples classified correctly."""
     per_class: tuple[float, ...]
+    nll: float = float("nan")
+    """Mean negative log-likelihood of the true class (nats); unlike accuracy, it keeps
+    moving once every sample is classified correctly."""
 
 
 def confusion_matrix(preds: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -22,11 +25,11 @@ def confusion_matrix(preds: torch.Tensor, labels: torch.Tensor, num_classes: int
     return torch.bincount(idx, minlength=num_classes**2).reshape(num_classes, num_classes)
 
 
-def accuracy_from_confusion(cm: torch.Tensor) -> Accuracy:
+def accuracy_from_confusion(cm: torch.Tensor, nll: float = float("nan")) -> Accuracy:
     support = cm.sum(dim=1)
     correct = cm.diag()
     present = support > 0  # a class absent from the split does not count as 0% recall
     per_class = torch.where(present, correct / support.clamp(min=1), torch.nan)
     mean_class = per_class[present].mean().item() if present.any() else float("nan")
     overall = (correct.sum() / cm.sum().clamp(min=1)).item()
-    return Accuracy(mean_class, overall, tuple(per_class.tolist()))
+    return Accuracy(mean_class, overall, tuple(per_class.tolist()), nll)

@@ -7,6 +7,8 @@ corners and the centre) and resized to the run's input size.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -48,12 +50,30 @@ def natural_images(image_size: int) -> torch.Tensor:
     return (batch - mean) / std
 
 
+@dataclass(frozen=True)
+class Retention:
+    """How much of the pretrained model's ImageNet behaviour survives, on natural photos."""
+
+    top1_agreement: float
+    """Fraction of photos on which both ImageNet heads give the same top-1 class."""
+    top5_overlap: float
+    """Mean fraction of the reference's top-5 classes that are also in the model's top 5."""
+    kl: float
+    """Mean KL(reference || model) between the ImageNet-head softmaxes, in nats (0: intact)."""
+
+
 @torch.inference_mode()
-def imagenet_agreement(model: nn.Module, reference: nn.Module, images: torch.Tensor) -> float:
-    """Fraction of images on which both models' ImageNet heads give the same top-1 class."""
+def retention(model: nn.Module, reference: nn.Module, images: torch.Tensor) -> Retention:
+    """Compare the ImageNet heads of `model` and the frozen `reference` on `images`."""
     was_training = model.training
     model.eval()
-    ours = model(images).imagenet_logits.argmax(1)
-    theirs = reference(images).imagenet_logits.argmax(1)
+    ours = model(images).imagenet_logits.float()
+    theirs = reference(images).imagenet_logits.float()
     model.train(was_training)
-    return (ours == theirs).float().mean().item()
+    top1 = (ours.argmax(1) == theirs.argmax(1)).float().mean().item()
+    our5, their5 = ours.topk(5, dim=1).indices, theirs.topk(5, dim=1).indices
+    overlap = (our5[:, :, None] == their5[:, None, :]).any(dim=2).float().mean().item()
+    kl = F.kl_div(
+        ours.log_softmax(1), theirs.log_softmax(1), reduction="batchmean", log_target=True
+    ).item()
+    return Retention(top1, overlap, kl)

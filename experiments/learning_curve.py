@@ -1,0 +1,213 @@
+"""Does meta-training teach the controller anything? Real accuracy against meta-training budget.
+
+Meta-trains one RLlib policy on the short-horizon twin of the chosen preset (the same data,
+model, rates and windows, `--meta-iters-per-window` SGD iterations per window instead of the
+preset's; proxy reward only, real test accuracy never computed), exports the policy after 0
+(untrained), 16, 64 and 256 fine-tuning runs, then deploys each snapshot on the full preset on
+the same evaluation seeds as experiments/ablation.py. With `--compare-with` an ablation.json
+from those seeds, each point gets its paired difference to that file's best baseline.
+
+How to run:
+    python experiments/learning_curve.py --compare-with results/ablation_embedded/ablation.json
+    python experiments/learning_curve.py --preset tiny --milestones 0,4 --seeds 2   # smoke
+
+Writes learning_curve.md / .json / .png and the policy snapshots into --output-dir.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout
+
+from trainables.cli import (
+    OneLineErrorParser,
+    add_config_args,
+    add_dataclass_args,
+    add_preset_flag,
+    config_from_args,
+    dataclass_from_args,
+    preset_from_argv,
+    run_main,
+)
+from trainables.config import PRESETS
+from trainables.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Args:
+    algo: str = "PPO"
+    """RLlib algorithm (see asg_visda.py --help)."""
+    use_lstm: bool = False
+    """Recurrent policy, as ASG's was."""
+    meta_iters_per_window: int = 3
+    """SGD iterations per window of the meta-training task (0: the preset's own)."""
+    milestones: str = "0,16,64,256"
+    """Meta-training episode counts at which the policy is exported and evaluated."""
+    episodes_per_iteration: int = 4
+    """Episodes per RLlib training iteration."""
+    num_env_runners: int = 2
+    """Env runners sampling meta-training episodes in parallel."""
+    seeds: int = 5
+    """Evaluation seeds (experiments/ablation.py's seeds, for pairing)."""
+    greedy: bool = False
+    """Deploy greedily instead of sampling actions as ASG does."""
+    compare_with: str | None = None
+    """An ablation.json on the same seeds: report each point's paired difference to its best
+    baseline row."""
+    concurrency: int = 2
+    """Evaluation runs at once."""
+    output_dir: str = "runs/learning_curve"
+    """Results, snapshots and Tune logs."""
+    resume: bool = False
+    """Reuse finished snapshots and evaluation trials."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    preset = preset_from_argv(argv)
+    parser = OneLineErrorParser(description=__doc__.split("\n\n")[0])
+    add_preset_flag(parser, preset)
+    add_dataclass_args(parser, Args(), "learning curve")
+    add_config_args(parser, PRESETS[preset])
+    ns = parser.parse_args(argv)
+    cfg, args = config_from_args(ns), dataclass_from_args(Args, ns)
+    try:
+        milestones = sorted({int(m) for m in args.milestones.split(",") if m})
+    except ValueError:
+        raise ConfigError(f"--milestones {args.milestones!r}: comma-separated integers") from None
+    if not milestones or milestones[0] < 0 or args.seeds < 2:
+        raise ConfigError("--milestones must be >= 0 and --seeds >= 2")
+    baseline_runs = _read_baselines(args.compare_with) if args.compare_with else None
+
+    from controllers.algorithms import Resources, action_encoding_for, build_algo_config
+    from controllers.meta_train import train_with_snapshots
+    from controllers.spec import learned
+    from controllers.tune_runs import TrialResources, run_controllers
+    from experiments.ablation import SEED_BASE
+    from experiments.report import paired_difference, summarise, verdict, write_json
+    from trainables.models import MODEL_GROUPS
+    from trainables.preflight import check_inputs
+
+    encoding = action_encoding_for(args.algo)
+    check_inputs(cfg)
+    meta_cfg = cfg.replace(iters_per_window=args.meta_iters_per_window or cfg.iters_per_window)
+    out = Path(args.output_dir).expanduser().resolve()
+    out.mkdir(parents=True, exist_ok=True)
+
+    import os
+
+    import ray
+
+    ray.init(
+        num_cpus=max(os.cpu_count() or 1, args.num_env_runners + 1),
+        include_dashboard=False,
+        log_to_driver=False,
+    )
+    t0 = time.perf_counter()
+    algo_config = build_algo_config(
+        args.algo,
+        {"config": dataclasses.asdict(meta_cfg), "report_test": False},
+        windows_per_episode=meta_cfg.windows,
+        resources=Resources(num_env_runners=args.num_env_runners),
+        episodes_per_iteration=args.episodes_per_iteration,
+        use_lstm=args.use_lstm,
+    )
+    print(
+        f"[asg] meta-training {args.algo} on {meta_cfg.windows} windows x "
+        f"{meta_cfg.iters_per_window} iterations per run, snapshots at {milestones} runs",
+        flush=True,
+    )
+    snapshots = train_with_snapshots(algo_config, milestones, out, MODEL_GROUPS[cfg.model])
+    meta_s = time.perf_counter() - t0
+
+    specs = [
+        learned(f"learned @{s.milestone}", s.path, encoding, greedy=args.greedy) for s in snapshots
+    ]
+    seeds = [SEED_BASE + i for i in range(args.seeds)]
+    runs = run_controllers(
+        specs, seeds, cfg, out / "tune", "evaluate", TrialResources(1, 0, args.concurrency),
+        args.resume,
+    )  # fmt: skip
+    rows, _ = summarise(runs, reference=None)
+    ref_name, ref = None, {}
+    if baseline_runs:
+        best_rows, ref_name = summarise(baseline_runs)
+        ref = {r["seed"]: r["test_acc"] for r in baseline_runs if r["method"] == ref_name}
+    lines = [
+        f"| meta-training runs | policy | real test acc (%) | proxy acc (%) "
+        f"| vs {ref_name or 'best baseline'}, paired (pts, 95% CI) |",
+        "|---|---|---|---|---|",
+    ]
+    points = []
+    for snap, row in zip(snapshots, sorted(rows, key=lambda r: int(r["method"][9:])), strict=True):
+        mine = {r["seed"]: r["test_acc"] for r in runs if r["method"] == row["method"]}
+        diff, half, n = paired_difference(mine, ref) if ref else (float("nan"),) * 2 + (0,)
+        points.append({**dataclasses.asdict(snap), **row, "paired": [diff, half, n]})
+        lines.append(
+            f"| {snap.episodes} | {row['method']} | {100 * row['test_acc_mean']:.1f} ± "
+            f"{100 * row['test_acc_std']:.1f} | {100 * row['proxy_acc_mean']:.1f} "
+            f"| {verdict(diff, half) if ref else 'n/a'} |"
+        )
+    table = "\n".join(lines) + "\n"
+    wall = time.perf_counter() - t0
+    command = " ".join(["python experiments/learning_curve.py", *(argv or sys.argv[1:])])
+    write_json(
+        out / "learning_curve.json",
+        {"command": command, "finetune_config": dataclasses.asdict(cfg),
+         "meta_finetune_config": dataclasses.asdict(meta_cfg), "args": dataclasses.asdict(args),
+         "reference": ref_name, "points": points, "runs": runs,
+         "wall_s": {"meta_train": meta_s, "total": wall}},
+    )  # fmt: skip
+    _plot(points, ref, out / "learning_curve.png")
+    (out / "learning_curve.md").write_text(
+        f"# Learning curve ({preset} preset, {args.seeds} evaluation seeds)\n\n"
+        f"Command: `{command}`\n\n{args.algo} meta-trained on {meta_cfg.windows} windows x "
+        f"{meta_cfg.iters_per_window} SGD iterations per run (proxy reward "
+        f"'{cfg.reward_metric}' on the '{cfg.proxy}' split); each snapshot deployed "
+        f"({'greedy' if args.greedy else 'sampled'}) on the full preset, {cfg.windows} windows "
+        f"x {cfg.iters_per_window} iterations, on the same seeds.\n\n{table}\n"
+        f"Wall time: {wall / 60:.1f} min (meta-training {meta_s / 60:.1f} min).\n"
+    )
+    print("\n" + table)
+    print(f"[asg] learning curve done in {wall / 60:.1f} min; results in {out}", flush=True)
+    return 0
+
+
+def _read_baselines(path: str) -> list[dict]:
+    try:
+        runs = json.loads(Path(path).read_text())["runs"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"--compare-with {path}: not an ablation.json ({exc})") from None
+    return [r for r in runs if r.get("kind") == "baseline"]
+
+
+def _plot(points: list[dict], ref: dict[int, float], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    x = [max(p["episodes"], 1) for p in points]
+    y = [100 * p["test_acc_mean"] for p in points]
+    err = [100 * p["test_acc_std"] for p in points]
+    ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label="learned (mean ± std)")
+    if ref:
+        level = 100 * sum(ref.values()) / len(ref)
+        ax.axhline(level, color="tab:red", ls="--", label="best baseline")
+    ax.set_xscale("symlog", linthresh=1)
+    ax.set_xlabel("meta-training fine-tuning runs")
+    ax.set_ylabel("real test mean-class acc (%)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    run_main(main)

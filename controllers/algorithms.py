@@ -70,6 +70,15 @@ def action_encoding_for(algo: str) -> str:
     return ACTION_ENCODING.get(algo, "multidiscrete")
 
 
+def episodes_per_iteration_for(requested: int, num_env_runners: int) -> int:
+    """Episodes per training iteration that fit `num_env_runners`: `requested` rounded up to a
+    multiple of the runner count, so that every runner samples whole episodes each iteration
+    (the batch is then episodes x windows and the rollout fragment one episode). This is the
+    value that gives way; the runner count and the episode length never do."""
+    runners = max(1, num_env_runners)
+    return max(1, -(-requested // runners)) * runners
+
+
 def build_algo_config(
     algo: str,
     env_config: dict[str, Any],
@@ -83,14 +92,16 @@ def build_algo_config(
     """An RLlib AlgorithmConfig for `algo` on the syn-to-real env.
 
     `env_config` holds SynToRealEnv keyword arguments; its action encoding is set here to the
-    one `algo` needs. One training iteration consumes about `episodes_per_iteration` episodes.
+    one `algo` needs. One training iteration consumes `episodes_per_iteration_for(
+    episodes_per_iteration, resources.num_env_runners)` episodes.
     """
     encoding = action_encoding_for(algo)
     # Tune's registry lives in the running Ray cluster: register with the one in use now.
     register_env(ENV_NAME, make_env)
     env_config = {**env_config, "action_encoding": encoding}
     config: AlgorithmConfig = get_trainable_cls(algo).get_default_config()
-    batch = max(2, windows_per_episode * episodes_per_iteration)
+    episodes = episodes_per_iteration_for(episodes_per_iteration, resources.num_env_runners)
+    batch = max(2, windows_per_episode * episodes)
     config = (
         config.environment(ENV_NAME, env_config=env_config, disable_env_checking=True)
         .framework("torch")

@@ -184,8 +184,9 @@ class SynToRealEnv(gym.Env):
         """Real-target accuracy, every proxy split and ImageNet retention: for judging methods,
         proxies and guidance. None of it feeds the reward."""
         test = self.run.evaluate("test")
+        reward_proxy = self.cfg.reward_proxy
         proxies = {
-            n: chosen if (n == self.cfg.proxy and chosen) else self.run.evaluate(f"proxy/{n}")
+            n: chosen if (n == reward_proxy and chosen) else self.run.evaluate(f"proxy/{n}")
             for n in self.run.proxy_names
         }
         info: dict[str, Any] = {

@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         f"# Ablation ({preset} preset, {args.seeds} seeds)\n\nCommand: `{command}`\n\n"
         f"Real-target mean per-class accuracy (mean ± std over seeds). Every row ran on the "
         f"same seeds; the paired column is the mean per-seed difference to the best baseline "
-        f"row ({reference}), with its 95% t-interval. The '{cfg.proxy}' proxy split is the "
+        f"row ({reference}), with its 95% t-interval. The '{cfg.reward_proxy}' proxy split is the "
         f"only validation any method saw. ImageNet columns compare the ImageNet head with the "
         f"frozen pretrained model on scikit-image's sample photos: top-5 overlap and "
         f"KL(pretrained || model).\n\n{table}\n{learned_verdict(table_rows, reference)}\n"

@@ -34,6 +34,8 @@ from trainables.cli import (
     add_preset_flag,
     dataclass_from_args,
     preset_from_argv,
+    recorded_config,
+    replayed,
     run_main,
 )
 from trainables.config import PRESETS, FinetuneConfig
@@ -95,14 +97,24 @@ PIPELINE_PRESETS: dict[str, PipelineConfig] = {
 EVAL_SEED_BASE = 10_000  # RLlib seeds its env runners from small integers; keep evaluation apart
 
 
-def build_parser(preset: str) -> argparse.ArgumentParser:
+def build_parser(preset: str, recorded: dict[str, Any] | None = None) -> argparse.ArgumentParser:
+    """Flags with the preset's defaults, or with those of a recorded run (`--config`)."""
     parser = OneLineErrorParser(
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_preset_flag(parser, preset)
-    add_dataclass_args(parser, PIPELINE_PRESETS[preset], "meta-training, evaluation and cluster")
-    add_config_args(parser, PRESETS[preset])
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="replay the configuration recorded in a results.json (flags given too override it)",
+    )
+    pipe, cfg = PIPELINE_PRESETS[preset], PRESETS[preset]
+    if recorded is not None:
+        pipe = replayed(PipelineConfig, recorded, "pipeline_config", pipe)
+        cfg = replayed(FinetuneConfig, recorded, "finetune_config", cfg)
+    add_dataclass_args(parser, pipe, "meta-training, evaluation and cluster")
+    add_config_args(parser, cfg)
     return parser
 
 
@@ -192,7 +204,11 @@ def meta_train(pipe: PipelineConfig, cfg: FinetuneConfig, storage: Path) -> Path
     """Train the controller with RLlib under Tune; returns the final RLlib checkpoint's path."""
     from ray import tune
 
-    from controllers.algorithms import Resources, build_algo_config
+    from controllers.algorithms import (
+        Resources,
+        build_algo_config,
+        episodes_per_iteration_for,
+    )
     from controllers.callbacks import ASGMetricsCallback
     from controllers.tune_runs import (
         StopOnInputError,
@@ -205,6 +221,14 @@ def meta_train(pipe: PipelineConfig, cfg: FinetuneConfig, storage: Path) -> Path
     error_file.unlink(missing_ok=True)  # from an earlier attempt whose input has been fixed
     storage.mkdir(parents=True, exist_ok=True)
     meta_cfg = cfg.replace(iters_per_window=pipe.meta_iters_per_window or cfg.iters_per_window)
+    episodes = episodes_per_iteration_for(pipe.episodes_per_iteration, pipe.num_env_runners)
+    if episodes != pipe.episodes_per_iteration:
+        print(
+            f"[asg] episodes per iteration raised from {pipe.episodes_per_iteration} to "
+            f"{episodes} so that each of the {pipe.num_env_runners} env runners samples whole "
+            f"episodes",
+            flush=True,
+        )
     algo_config = build_algo_config(
         pipe.algo,
         {
@@ -295,8 +319,9 @@ def _write_interrupted(out: Path, command: str, preset: str, stage: str, storage
 
 
 def main(argv: list[str] | None = None) -> int:
-    preset = preset_from_argv(argv)
-    args = build_parser(preset).parse_args(argv)
+    recorded = recorded_config(argv)
+    preset = preset_from_argv(argv, default=recorded["preset"] if recorded else "embedded")
+    args = build_parser(preset, recorded).parse_args(argv)
     from trainables.cli import config_from_args
 
     cfg = config_from_args(args)
@@ -384,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     (out / "results.md").write_text(
         f"# ASG results ({preset} preset)\n\nCommand: `{command}`\n\n"
         f"Real-target mean per-class accuracy at the end of each fine-tuning run; the reward "
-        f"only ever saw the '{cfg.proxy}' proxy-validation split.\n\n{table}\n"
+        f"only ever saw the '{cfg.reward_proxy}' proxy-validation split.\n\n{table}\n"
         f"{learned_verdict(rows, reference)}\n"
         f"Wall time: {wall / 60:.1f} min (meta-training {meta_s / 60:.1f} min).\n"
     )

@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         f"# Learning curve ({preset} preset, {args.seeds} evaluation seeds)\n\n"
         f"Command: `{command}`\n\n{args.algo} meta-trained on {meta_cfg.windows} windows x "
         f"{meta_cfg.iters_per_window} SGD iterations per run (proxy reward "
-        f"'{cfg.reward_metric}' on the '{cfg.proxy}' split); each snapshot deployed "
+        f"'{cfg.reward_metric}' on the '{cfg.reward_proxy}' split); each snapshot deployed "
         f"({'greedy' if args.greedy else 'sampled'}) on the full preset, {cfg.windows} windows "
         f"x {cfg.iters_per_window} iterations, on the same seeds.\n\n{table}\n"
         f"Wall time: {wall / 60:.1f} min (meta-training {meta_s / 60:.1f} min).\n"

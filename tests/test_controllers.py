@@ -178,3 +178,17 @@ def test_deployed_policy_samples_reproducibly_or_acts_greedily(untrained_policy)
     assert actions_for(1, False) == actions_for(1, False)
     assert actions_for(1, False) != actions_for(2, False)
     assert len({tuple(map(tuple, actions_for(s, True))) for s in (1, 2)}) == 1
+
+
+@pytest.mark.parametrize("runners,asked,episodes", [(1, 2, 2), (8, 4, 8), (8, 10, 16), (64, 2, 64)])
+def test_any_number_of_env_runners_fits_the_batch(runners, asked, episodes):
+    """Episodes per iteration give way (rounded up to a multiple of the runners), so RLlib
+    accepts the batch for 1 to 64 runners instead of raising about its size."""
+    from controllers.algorithms import Resources, build_algo_config, episodes_per_iteration_for
+
+    assert episodes_per_iteration_for(asked, runners) == episodes
+    config = build_algo_config(
+        "PPO", {"preset": "tiny"}, 3, Resources(num_env_runners=runners), asked
+    )
+    config.validate()
+    assert config.train_batch_size_per_learner == 3 * episodes

@@ -91,6 +91,19 @@ def test_visda_layout_end_to_end(tmp_path):
     assert 0.0 <= acc.mean_class <= 1.0
 
 
+def test_visda_layout_with_another_class_count(tmp_path):
+    """Any syn/real pair in the VisDA layout: the class count comes from the labels."""
+    from trainables.data.image_list import make_image_tree
+    from trainables.errors import DataError
+
+    root = make_image_tree(tmp_path / "ten", n_per_class=2, size=16, num_classes=10)
+    cfg = preset("tiny", dataset="visda", data_root=str(root), fewshot_per_class=1)
+    run = FinetuneRun(cfg)
+    assert run.splits.num_classes == 10 and run.model.task_head.out_features == 10
+    with pytest.raises(DataError, match="no training images for classes 10"):
+        FinetuneRun(cfg.replace(num_classes=12))
+
+
 def test_every_proxy_is_scored_and_retention_drops_with_large_rates():
     run = FinetuneRun(preset("tiny"))
     assert set(run.proxy_names) == {"synthetic", "heldout_fonts", "real_fewshot"}

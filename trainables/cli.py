@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from trainables.config import PRESETS, FinetuneConfig, field_docs
-from trainables.errors import ASGError
+from trainables.errors import ASGError, ConfigError
 
 T = TypeVar("T")
 
@@ -35,6 +35,37 @@ def preset_from_argv(argv: Sequence[str] | None, default: str = "embedded") -> s
     if name not in PRESETS:
         raise ASGError(f"unknown --preset {name!r}; choose from: {', '.join(PRESETS)}")
     return name
+
+
+def recorded_config(argv: Sequence[str] | None) -> dict[str, Any] | None:
+    """The results.json named by `--config FILE` in `argv` (None without the flag); a one-line
+    ConfigError if it cannot be read."""
+    import json
+    from pathlib import Path
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config", default=None)
+    path = pre.parse_known_args(argv)[0].config
+    if path is None:
+        return None
+    try:
+        recorded = json.loads(Path(path).read_text())
+        recorded["preset"], recorded["finetune_config"]  # noqa: B018  the keys replay needs
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(
+            f"--config {path}: not a results.json ({type(exc).__name__}: {exc})"
+        ) from None
+    return recorded
+
+
+def replayed(cls: type[T], recorded: dict[str, Any], key: str, fallback: T) -> T:
+    """`cls` built from `recorded[key]` (fields it lacks keep `fallback`'s values)."""
+    values = recorded.get(key) or {}
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"--config: unknown {key} field(s) {', '.join(unknown)}")
+    return dataclasses.replace(fallback, **values)  # type: ignore[type-var]
 
 
 def add_preset_flag(parser: argparse.ArgumentParser, default: str) -> None:

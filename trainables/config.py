@@ -19,6 +19,9 @@ from trainables.errors import ConfigError
 
 DATASETS = ("digits", "visda")
 PROXIES = ("synthetic", "heldout_fonts", "real_fewshot")
+# The reward's proxy when --proxy is 'auto': chosen per dataset by experiments/reward_candidates.py
+# (digits; VisDA has no fonts to hold out, so it keeps held-out renders).
+AUTO_PROXY = {"digits": "heldout_fonts", "visda": "synthetic"}
 GUIDANCES = ("kl", "l2sp", "feature_l2")
 SCHEDULES = ("constant", "cosine", "step")
 BN_MODES = ("frozen", "train")
@@ -43,6 +46,9 @@ class FinetuneConfig:
     'visda' (any folder in the VisDA-17 layout, see --data-root)."""
     data_root: str | None = None
     """VisDA-layout root holding train/image_list.txt and validation/image_list.txt."""
+    num_classes: int = 0
+    """Classes of a VisDA-layout tree, labelled 0..N-1 (0: the largest training label + 1;
+    VisDA-17 has 12). Every class must have training images."""
     verify_images: int = -1
     """Images the runs will read that are fully decoded before anything starts, so a corrupt
     file stops the launch in one line instead of a worker mid-run (VisDA only; -1: all of them,
@@ -60,10 +66,12 @@ class FinetuneConfig:
     it trains on a random half of the real test pool and is scored on the other half."""
     num_train: int = 2000
     """Synthetic training images to render (digits only; VisDA uses its whole train list)."""
-    proxy: str = "synthetic"
+    proxy: str = "auto"
     """Proxy-validation split that feeds the reward: 'synthetic' (held-out renders, no real data),
-    'heldout_fonts' (renders from fonts unseen in training; digits only) or 'real_fewshot'
-    (a small labelled real subset, disjoint from the test split)."""
+    'heldout_fonts' (renders from fonts unseen in training; digits only), 'real_fewshot' (a
+    small labelled real subset, disjoint from the test split: uses real labels) or 'auto'
+    (heldout_fonts on digits, as chosen by experiments/reward_candidates.py; synthetic on
+    VisDA)."""
     proxy_size: int = 300
     """Images in the proxy-validation split (synthetic / heldout_fonts)."""
     heldout_fonts: int = 4
@@ -122,7 +130,7 @@ class FinetuneConfig:
 
     def __post_init__(self) -> None:
         _check_choice("dataset", self.dataset, DATASETS)
-        _check_choice("proxy", self.proxy, PROXIES)
+        _check_choice("proxy", self.proxy, (*PROXIES, "auto"))
         _check_choice("guidance", self.guidance, GUIDANCES)
         _check_choice("schedule", self.schedule, SCHEDULES)
         _check_choice("bn_mode", self.bn_mode, BN_MODES)
@@ -130,11 +138,13 @@ class FinetuneConfig:
         _check_choice("train_domain", self.train_domain, ("synthetic", "real"))
         if self.dataset == "visda" and self.train_domain == "real":
             raise ConfigError("--train-domain real (the oracle) needs --dataset digits")
-        if self.dataset == "visda" and self.proxy == "heldout_fonts":
+        if self.dataset == "visda" and self.reward_proxy == "heldout_fonts":
             raise ConfigError("--proxy heldout_fonts needs --dataset digits (VisDA has no fonts)")
         for name in ("image_size", "batch_size", "eval_batch_size", "iters_per_window", "windows"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{_flag(name)} must be >= 1, got {getattr(self, name)}")
+        if self.num_classes < 0:
+            raise ConfigError(f"--num-classes must be >= 0, got {self.num_classes}")
         if self.head_warmup_iters < 0 or self.reward_retention < 0:
             raise ConfigError("--head-warmup-iters and --reward-retention must be >= 0")
         if self.verify_images < -1:
@@ -143,6 +153,11 @@ class FinetuneConfig:
             raise ConfigError("--base-lr and --guidance-weight must be >= 0")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"--device must be auto, cpu or cuda, got {self.device!r}")
+
+    @property
+    def reward_proxy(self) -> str:
+        """The proxy split that feeds the reward ('auto' resolved for the dataset)."""
+        return AUTO_PROXY[self.dataset] if self.proxy == "auto" else self.proxy
 
     @property
     def total_iters(self) -> int:

@@ -249,12 +249,30 @@ def visda_transforms(image_size: int, train: bool) -> Callable:
     )
 
 
+def infer_num_classes(list_file: Path) -> int:
+    """Largest label in ``list_file`` + 1 (1 if it has no parsable label; the full checks of
+    :func:`read_image_list` report what is wrong with the file)."""
+    try:
+        text = list_file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return 1
+    labels = [
+        int(parts[1])
+        for parts in (line.strip().rsplit(maxsplit=1) for line in text.splitlines())
+        if len(parts) == 2 and _LABEL_RE.fullmatch(parts[1]) and int(parts[1]) >= 0
+    ]
+    return max(labels, default=0) + 1
+
+
 def load_visda_lists(root: Path, num_classes: int = 12) -> tuple[ImageList, ImageList]:
     """Read and check ``(synthetic train list, real validation list)`` under ``root``.
 
     Besides the per-line checks of :func:`read_image_list`, every class ``0..num_classes-1``
-    must have at least one training image.
+    must have at least one training image. ``num_classes=0`` takes the class count from the
+    training list: its largest label + 1.
     """
+    if num_classes == 0:
+        num_classes = infer_num_classes(Path(root).absolute() / TRAIN_DIR / LIST_NAME)
     _check_num_classes(num_classes)
     root = Path(root).absolute()
     if not root.is_dir():

@@ -80,7 +80,7 @@ def _digits_splits(cfg: FinetuneConfig) -> Splits:
     test = rest[_cap_balanced(real_y[rest], cfg.max_test, rng)]
 
     # Every proxy is built (a few hundred renders each) so that runs can report how well each
-    # one tracks real accuracy; only `cfg.proxy` feeds the reward.
+    # one tracks real accuracy; only `cfg.reward_proxy` feeds the reward.
     size = cfg.image_size
     # Same fonts as training with fresh randomisation, and unseen fonts: separate seed streams.
     syn_x, syn_y = digits.render_digits(cfg.proxy_size, train_fonts, seed=cfg.data_seed + 1)
@@ -92,7 +92,7 @@ def _digits_splits(cfg: FinetuneConfig) -> Splits:
             "heldout_fonts": _tensor_dataset(font_x, font_y, size),
             "real_fewshot": _tensor_dataset(real_x[fewshot], real_y[fewshot], size),
         },
-        chosen_proxy=cfg.proxy,
+        chosen_proxy=cfg.reward_proxy,
         test=_tensor_dataset(real_x[test], real_y[test], size),
         classes=digits.DIGIT_CLASSES,
     )
@@ -103,7 +103,8 @@ def _visda_splits(cfg: FinetuneConfig) -> Splits:
 
     if cfg.data_root is None:
         raise ConfigError("--data-root is required with --dataset visda")
-    syn, real = il.load_visda_lists(Path(cfg.data_root), num_classes=len(il.VISDA_CLASSES))
+    syn, real = il.load_visda_lists(Path(cfg.data_root), num_classes=cfg.num_classes)
+    num_classes = max(syn.labels) + 1 if cfg.num_classes == 0 else cfg.num_classes
     rng = np.random.default_rng(cfg.data_seed)
     syn_y, real_y = np.asarray(syn.labels), np.asarray(real.labels)
 
@@ -119,7 +120,7 @@ def _visda_splits(cfg: FinetuneConfig) -> Splits:
     test = rest[_cap_balanced(real_y[rest], cfg.max_test, rng)]
     proxies = {"real_fewshot": subset(real, fewshot, train=False)}
     train_idx = np.arange(len(syn_y))
-    if cfg.proxy == "synthetic":  # held out of training only when it is the chosen proxy
+    if cfg.reward_proxy == "synthetic":  # held out of training only when it is the chosen proxy
         n_proxy = min(cfg.proxy_size, len(syn_y) // 5)
         perm = rng.permutation(len(syn_y))
         proxy_idx, train_idx = np.sort(perm[:n_proxy]), np.sort(perm[n_proxy:])
@@ -127,7 +128,7 @@ def _visda_splits(cfg: FinetuneConfig) -> Splits:
     return Splits(
         train=subset(syn, train_idx, train=True),
         proxies=proxies,
-        chosen_proxy=cfg.proxy,
+        chosen_proxy=cfg.reward_proxy,
         test=subset(real, test, train=False),
-        classes=il.VISDA_CLASSES,
+        classes=tuple(il.class_name(k, num_classes) for k in range(num_classes)),
     )

@@ -46,15 +46,16 @@ def train_with_snapshots(
     log: Callable[[str], None] = print,
 ) -> list[Snapshot]:
     """Train until max(milestones) episodes, exporting the policy at each milestone. If every
-    snapshot already exists in `out_dir` (an earlier, finished call), they are returned as is."""
+    milestone's snapshot already exists in `out_dir` (an earlier call, finished or stopped
+    later than these milestones), they are returned as they are."""
     index = out_dir / "snapshots.json"
     if index.exists():
-        saved = [Snapshot(**s) for s in json.loads(index.read_text())]
-        if sorted(s.milestone for s in saved) == sorted(milestones) and all(
-            (Path(s.path) / POLICY_FILE).exists() for s in saved
+        saved = {s["milestone"]: Snapshot(**s) for s in json.loads(index.read_text())}
+        if set(milestones) <= set(saved) and all(
+            (Path(saved[m].path) / POLICY_FILE).exists() for m in milestones
         ):
             log(f"[asg] reusing the meta-training snapshots in {out_dir}")
-            return saved
+            return [saved[m] for m in sorted(set(milestones))]
     out_dir.mkdir(parents=True, exist_ok=True)
     algo = config.build_algo()
     snapshots: list[Snapshot] = []

@@ -32,7 +32,7 @@ from trainables.cli import (
     preset_from_argv,
     run_main,
 )
-from trainables.config import PRESETS
+from trainables.config import PRESETS, FinetuneConfig
 from trainables.errors import ConfigError
 
 OFF = {"guidance_weight": 0.0}
@@ -107,7 +107,8 @@ def build_parser(preset: str) -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None) -> tuple[str, FinetuneConfig, argparse.Namespace, list[str]]:
+    """(preset, fine-tuning config, flags, rows) of a command line; no side effects."""
     preset = preset_from_argv(argv)
     args = build_parser(preset).parse_args(argv)
     cfg = config_from_args(args)
@@ -117,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError(f"--rows: unknown row(s) {unknown}; choose from: {', '.join(ROWS)}")
     if args.seeds < 2:
         raise ConfigError("--seeds must be >= 2 (paired intervals need two pairs)")
+    return preset, cfg, args, rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    preset, cfg, args, rows = parse(argv)
 
     from controllers.saved_policy import check_deployable
     from trainables.models import MODEL_GROUPS

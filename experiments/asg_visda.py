@@ -318,14 +318,18 @@ def _write_interrupted(out: Path, command: str, preset: str, stage: str, storage
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None) -> tuple[str, FinetuneConfig, PipelineConfig]:
+    """(preset, fine-tuning config, pipeline config) of a command line; no side effects."""
+    from trainables.cli import config_from_args
+
     recorded = recorded_config(argv)
     preset = preset_from_argv(argv, default=recorded["preset"] if recorded else "embedded")
     args = build_parser(preset, recorded).parse_args(argv)
-    from trainables.cli import config_from_args
+    return preset, config_from_args(args), pipeline_from_args(args)
 
-    cfg = config_from_args(args)
-    pipe = pipeline_from_args(args)
+
+def main(argv: list[str] | None = None) -> int:
+    preset, cfg, pipe = parse(argv)
 
     from controllers.algorithms import action_encoding_for
     from controllers.saved_policy import check_deployable, export_policy

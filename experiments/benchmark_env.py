@@ -227,7 +227,8 @@ def scaling(preset_name: str, runners: list[int], iterations: int) -> list[dict[
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """The flags of a command line; no side effects."""
     p = OneLineErrorParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
@@ -240,6 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", default=None, help="write the measurements as JSON here")
     args = p.parse_args(argv)
     preset(args.preset)  # fail fast on a bad preset name
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
     parts = set(args.parts.split(","))
     report: dict = {
         "machine": f"{platform.processor() or platform.machine()}, "

@@ -35,7 +35,7 @@ from trainables.cli import (
     preset_from_argv,
     run_main,
 )
-from trainables.config import PRESETS
+from trainables.config import PRESETS, FinetuneConfig
 from trainables.errors import ConfigError
 
 
@@ -68,7 +68,9 @@ class Args:
     """Reuse finished snapshots and evaluation trials."""
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None) -> tuple[str, FinetuneConfig, Args, list[int]]:
+    """(preset, fine-tuning config, arguments, milestones) of a command line; no side
+    effects."""
     preset = preset_from_argv(argv)
     parser = OneLineErrorParser(description=__doc__.split("\n\n")[0])
     add_preset_flag(parser, preset)
@@ -82,6 +84,11 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError(f"--milestones {args.milestones!r}: comma-separated integers") from None
     if not milestones or milestones[0] < 0 or args.seeds < 2:
         raise ConfigError("--milestones must be >= 0 and --seeds >= 2")
+    return preset, cfg, args, milestones
+
+
+def main(argv: list[str] | None = None) -> int:
+    preset, cfg, args, milestones = parse(argv)
     baseline_runs = _read_baselines(args.compare_with) if args.compare_with else None
 
     from controllers.algorithms import Resources, action_encoding_for, build_algo_config

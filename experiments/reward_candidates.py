@@ -39,7 +39,7 @@ from trainables.cli import (
     preset_from_argv,
     run_main,
 )
-from trainables.config import PRESETS
+from trainables.config import PRESETS, FinetuneConfig
 from trainables.errors import ConfigError
 
 RETENTION_WEIGHT = 0.1
@@ -128,7 +128,8 @@ def within_seed_correlation(
     return point, float(lo), float(hi), float(pooled)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None) -> tuple[str, FinetuneConfig, Args]:
+    """(preset, fine-tuning config, arguments) of a command line; no side effects."""
     preset = preset_from_argv(argv)
     parser = OneLineErrorParser(description=__doc__.split("\n\n")[0])
     add_preset_flag(parser, preset)
@@ -138,6 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     cfg, args = config_from_args(ns), dataclass_from_args(Args, ns)
     if args.seeds < 2:
         raise ConfigError("--seeds must be >= 2 (a correlation within one seed is not enough)")
+    return preset, cfg, args
+
+
+def main(argv: list[str] | None = None) -> int:
+    preset, cfg, args = parse(argv)
     specs = schedules(args)
 
     from controllers.tune_runs import TrialResources, run_controllers

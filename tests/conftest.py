@@ -36,3 +36,42 @@ def untrained_policy(tmp_path):
         return save_policy(module, tmp_path / f"policy_{model}", groups)
 
     return make
+
+
+def kill_processes_mentioning(marker: str) -> int:
+    """SIGKILL every process whose command line contains `marker` (a test's private Ray temp
+    folder): the Ray processes this test started, and nothing else on the machine. Returns how
+    many were signalled."""
+    import signal
+
+    hits = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        if marker.encode() in cmdline:
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+                hits += 1
+            except ProcessLookupError:
+                pass
+    return hits
+
+
+@pytest.fixture
+def private_ray():
+    """Environment for a subprocess whose Ray instance lives in its own temp folder
+    (RAY_TMPDIR); afterwards every process of that instance is killed by process id. Never
+    `ray stop --force`, which would stop every Ray on the machine, a user's included."""
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="asgray", dir="/tmp")  # short: Ray's socket paths
+    env = {**os.environ, "RAY_TMPDIR": folder, "RAY_ADDRESS": ""}
+    yield env
+    kill_processes_mentioning(folder)
+    shutil.rmtree(folder, ignore_errors=True)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import kill_processes_mentioning
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "experiments" / "asg_visda.py"
@@ -173,10 +174,10 @@ def test_unreachable_address_is_one_line(tmp_path):
     assert last.startswith("error: --address 127.0.0.1:1")
 
 
-def test_too_many_env_runners_for_the_cluster_is_refused(tmp_path):
+def test_too_many_env_runners_for_the_cluster_is_refused(tmp_path, private_ray):
     """Say so instead of waiting forever for resources that will never come."""
     # Ray's token auth is on by default; a driver given host:port must opt in explicitly.
-    env = {**os.environ, "RAY_ADDRESS": "", "RAY_AUTH_MODE": "token"}
+    env = {**private_ray, "RAY_AUTH_MODE": "token"}
     start = subprocess.run(
         [
             "ray",
@@ -188,6 +189,8 @@ def test_too_many_env_runners_for_the_cluster_is_refused(tmp_path):
             "6391",
             "--include-dashboard",
             "false",
+            "--temp-dir",
+            env["RAY_TMPDIR"],
         ],
         capture_output=True,
         text=True,
@@ -208,7 +211,7 @@ def test_too_many_env_runners_for_the_cluster_is_refused(tmp_path):
             env=env,
         )
     finally:
-        subprocess.run(["ray", "stop", "--force"], capture_output=True)
+        kill_processes_mentioning(env["RAY_TMPDIR"])  # this test's head node only
     assert proc.returncode == 2, proc.stderr[-2000:]
     last = proc.stderr.strip().splitlines()[-1]
     assert "--num-env-runners 8" in last and "2 CPUs" in last

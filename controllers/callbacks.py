@@ -33,5 +33,11 @@ class ASGMetricsCallback(RLlibCallback):
         log("window_seconds", np.mean([i.get("window_seconds", math.nan) for i in infos]))
         for group in last["multipliers"]:
             log(f"multiplier/{group}", np.mean([i["multipliers"][group] for i in infos]))
+        # Episodes per cluster node: shows where the env runners ran (a many-node run).
+        import ray
+
+        if ray.is_initialized():
+            node = ray.get_runtime_context().get_node_id()[:12]
+            metrics_logger.log_value(f"asg/episodes_on_node/{node}", 1, reduce="sum")
         if torch.cuda.is_available():
             log("peak_gpu_mem_mib", torch.cuda.max_memory_allocated() / 2**20, reduce="max")

@@ -38,10 +38,10 @@ def untrained_policy(tmp_path):
     return make
 
 
-def kill_processes_mentioning(marker: str) -> int:
-    """SIGKILL every process whose command line contains `marker` (a test's private Ray temp
-    folder): the Ray processes this test started, and nothing else on the machine. Returns how
-    many were signalled."""
+def kill_processes_mentioning(*markers: str) -> int:
+    """SIGKILL every process whose command line contains one of `markers` (a test's private
+    Ray temp folder, its head's `--address=host:port`): the Ray processes this test started,
+    and nothing else on the machine. Returns how many were signalled."""
     import signal
 
     hits = 0
@@ -53,7 +53,7 @@ def kill_processes_mentioning(marker: str) -> int:
                 cmdline = f.read()
         except OSError:
             continue
-        if marker.encode() in cmdline:
+        if any(m.encode() in cmdline for m in markers):
             try:
                 os.kill(int(entry), signal.SIGKILL)
                 hits += 1

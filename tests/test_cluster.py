@@ -1,0 +1,88 @@
+"""The pipeline on a real two-node Ray cluster, started here with `ray start`.
+
+A head and a second worker node run as separate processes on this machine, each with its own
+CPUs, in a private temp folder. The tiny pipeline joins them with `--address`, spreads 4 env
+runners over both nodes, and writes results, checkpoints and a resumable state into one shared
+`--output-dir`. Only the processes of this cluster are stopped afterwards, by process id.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from conftest import kill_processes_mentioning
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def two_node_cluster():
+    folder = tempfile.mkdtemp(prefix="asgray", dir="/tmp")
+    port = _free_port()
+    env = {**os.environ, "RAY_TMPDIR": folder, "RAY_AUTH_MODE": "token", "RAY_ADDRESS": ""}
+    head = ["ray", "start", "--head", "--port", str(port), "--temp-dir", folder]
+    worker = ["ray", "start", "--address", f"127.0.0.1:{port}"]
+    try:
+        for cmd in (head, worker):
+            cmd += ["--num-cpus", "3"] + ([] if cmd is worker else ["--include-dashboard", "false"])
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=180)
+            assert proc.returncode == 0, proc.stderr[-2000:]
+        yield f"127.0.0.1:{port}", env
+    finally:
+        kill_processes_mentioning(folder, f":{port}")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_pipeline_spreads_env_runners_over_two_nodes_and_resumes(two_node_cluster, tmp_path):
+    address, env = two_node_cluster
+    out = tmp_path / "shared"
+    cmd = [
+        sys.executable, str(ROOT / "experiments" / "asg_visda.py"), "--preset", "tiny",
+        "--address", address, "--num-env-runners", "4", "--meta-episodes", "8",
+        "--seeds", "2", "--baselines", "hand_tuned", "--output-dir", str(out),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "6 CPUs" in proc.stdout  # both nodes' CPUs were seen
+
+    results = [
+        json.loads(line)
+        for f in (out / "tune" / "meta_train").glob("*/result.json")
+        for line in f.read_text().splitlines()
+    ]
+    nodes = {
+        key.rsplit("/", 1)[1]
+        for r in results
+        for key in _flat(r.get("env_runners", {}))
+        if "episodes_on_node/" in key
+    }
+    assert len(nodes) == 2, nodes  # env runners sampled episodes on both nodes
+    assert sorted((out / "tune" / "meta_train").glob("*/checkpoint_*"))
+    summary = json.loads((out / "results.json").read_text())
+    assert summary["complete"] and len(summary["runs"]) == 4
+
+    again = subprocess.run(
+        [*cmd, "--resume"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=900
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "resuming meta_train" in again.stdout and "resuming evaluate" in again.stdout
+
+
+def _flat(d: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for k, v in d.items():
+        keys += _flat(v, f"{prefix}{k}/") if isinstance(v, dict) else [f"{prefix}{k}"]
+    return keys

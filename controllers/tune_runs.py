@@ -210,7 +210,7 @@ def run_pbt(
             num_samples=1,
             max_concurrent_trials=resources.concurrency,
         ),
-        keep=None,  # PBT restores members from each other's checkpoints: keep them all
+        keep=2,  # a member restores another's latest checkpoint; older ones are never read
     )
 
 

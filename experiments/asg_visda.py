@@ -173,9 +173,18 @@ def start_ray(pipe: PipelineConfig) -> None:
     else:
         # The algorithm's own process mostly waits on its runners: give it a logical CPU of
         # its own so N runners fit on an N-core machine.
+        # At most one logical CPU more than the machine has: more runners than cores is an
+        # error below, not an oversubscribed machine.
+        cores = os.cpu_count() or 1
         need = pipe.num_env_runners * pipe.cpus_per_env_runner + 1
+        if need > cores + 1:  # say so before Ray starts (and logs)
+            raise ConfigError(
+                f"--num-env-runners {pipe.num_env_runners} x {pipe.cpus_per_env_runner:g} CPU "
+                f"needs {need - 1:g} CPUs; this machine has {cores} (join a cluster with "
+                f"--address, or use fewer runners)"
+            )
         ctx = ray.init(
-            num_cpus=max(os.cpu_count() or 1, int(need + 0.999)),
+            num_cpus=max(cores, min(int(need + 0.999), cores + 1)),
             include_dashboard=True,
             dashboard_host=pipe.dashboard_host,
             log_to_driver=False,

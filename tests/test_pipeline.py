@@ -134,6 +134,7 @@ def test_deploy_saved_policy_skips_meta_training(tiny_pipeline, tmp_path):
         (["--model", "vgg16"], "--model"),
         (["--seeds", "many"], "--seeds"),
         (["--gpus-per-env-runner", "half"], "--gpus-per-env-runner"),
+        (["--preset", "tiny", "--num-env-runners", "64"], "--num-env-runners 64"),
         (["--bn-mode", "eval"], "--bn-mode"),
         (["--schedule", "linear"], "--schedule"),
         (["--reward-metric", "f1"], "--reward-metric"),

@@ -1,7 +1,6 @@
 """The Gymnasium environment: API compliance, spaces, rewards, divergence, reproducibility."""
 
 import math
-import time
 
 import gymnasium as gym
 import numpy as np
@@ -13,10 +12,8 @@ from envs import actions
 from envs.syn_to_real import OBS_FIELDS, SynToRealEnv
 
 
-def test_registered_and_builds_fast():
-    t0 = time.perf_counter()
+def test_registered():
     env = gym.make(envs.ENV_ID, preset="tiny")
-    assert time.perf_counter() - t0 < 30
     assert isinstance(env.unwrapped, SynToRealEnv)
     env.close()
 
@@ -44,15 +41,13 @@ def test_observation_documents_every_entry(tiny_env):
     assert env.obs_names[: len(OBS_FIELDS)] == OBS_FIELDS
 
 
-def test_step_is_fast_and_reports_multipliers(tiny_env):
+def test_step_reports_multipliers(tiny_env):
+    """(Step timings are in experiments/benchmark_env.py, not asserted here.)"""
     env = tiny_env.unwrapped
     obs, _ = env.reset(seed=1)
-    action = np.array([3] * len(env.group_names))
-    t0 = time.perf_counter()
-    obs, *_ = env.step(action)
+    obs, *_ = env.step(np.array([3] * len(env.group_names)))
     # Observation carries the multipliers that were applied.
     assert np.allclose(obs[len(OBS_FIELDS) :], 0.3, atol=1e-6)
-    assert time.perf_counter() - t0 < 5  # target < 1 s; generous for a loaded CI machine
 
 
 @pytest.mark.parametrize("metric,retention", [("acc", 0.0), ("nll", 0.0), ("acc", 1.0)])

@@ -65,12 +65,12 @@ class PipelineConfig:
     meta_iters_per_window: int = 3
     """SGD iterations per window of the meta-training runs (0: --iters-per-window). Fewer than
     at evaluation makes meta-training cheap; everything else about the run is the same."""
-    episodes_per_iteration: int = 2
+    episodes_per_iteration: int = 4
     """Episodes per RLlib training iteration (sets train_batch_size_per_learner)."""
     seeds: int = 3
     """Evaluation seeds, the same for every method (PBT: one member per seed); disjoint from
     the seeds meta-training sees."""
-    baselines: str = "hand_tuned,uniform@0.1,random"
+    baselines: str = "hand_tuned,uniform@0.1"
     """Comma-separated non-learned controllers to compare with (empty: none): constant, cosine,
     step, hand_tuned, random, pbt, uniform@<m>."""
     greedy: bool = False
@@ -88,7 +88,9 @@ class PipelineConfig:
 
 # Meta-training budgets scaled to each preset's cost per episode.
 PIPELINE_PRESETS: dict[str, PipelineConfig] = {
-    "tiny": PipelineConfig(meta_episodes=4, seeds=2, meta_iters_per_window=0),
+    "tiny": PipelineConfig(
+        meta_episodes=4, seeds=2, meta_iters_per_window=0, episodes_per_iteration=2
+    ),
     "embedded": PipelineConfig(),
     "visda": PipelineConfig(
         meta_episodes=100, seeds=3, episodes_per_iteration=4, meta_iters_per_window=100

@@ -25,17 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout
 
-from trainables.cli import (
-    OneLineErrorParser,
-    add_config_args,
-    add_dataclass_args,
-    add_preset_flag,
-    config_from_args,
-    dataclass_from_args,
-    preset_from_argv,
-    run_main,
-)
-from trainables.config import PRESETS, FinetuneConfig
+from trainables.cli import parse_script, run_main
+from trainables.config import FinetuneConfig
 from trainables.errors import ConfigError
 
 
@@ -71,13 +62,7 @@ class Args:
 def parse(argv: list[str] | None) -> tuple[str, FinetuneConfig, Args, list[int]]:
     """(preset, fine-tuning config, arguments, milestones) of a command line; no side
     effects."""
-    preset = preset_from_argv(argv)
-    parser = OneLineErrorParser(description=__doc__.split("\n\n")[0])
-    add_preset_flag(parser, preset)
-    add_dataclass_args(parser, Args(), "learning curve")
-    add_config_args(parser, PRESETS[preset])
-    ns = parser.parse_args(argv)
-    cfg, args = config_from_args(ns), dataclass_from_args(Args, ns)
+    preset, cfg, args = parse_script(argv, __doc__.split("\n\n")[0], Args(), "learning curve")
     try:
         milestones = sorted({int(m) for m in args.milestones.split(",") if m})
     except ValueError:

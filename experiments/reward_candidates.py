@@ -29,17 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a so
 
 from dataclasses import dataclass
 
-from trainables.cli import (
-    OneLineErrorParser,
-    add_config_args,
-    add_dataclass_args,
-    add_preset_flag,
-    config_from_args,
-    dataclass_from_args,
-    preset_from_argv,
-    run_main,
-)
-from trainables.config import PRESETS, FinetuneConfig
+from trainables.cli import parse_script, run_main
+from trainables.config import FinetuneConfig
 from trainables.errors import ConfigError
 
 RETENTION_WEIGHT = 0.1
@@ -130,13 +121,7 @@ def within_seed_correlation(
 
 def parse(argv: list[str] | None) -> tuple[str, FinetuneConfig, Args]:
     """(preset, fine-tuning config, arguments) of a command line; no side effects."""
-    preset = preset_from_argv(argv)
-    parser = OneLineErrorParser(description=__doc__.split("\n\n")[0])
-    add_preset_flag(parser, preset)
-    add_dataclass_args(parser, Args(), "reward candidates")
-    add_config_args(parser, PRESETS[preset])
-    ns = parser.parse_args(argv)
-    cfg, args = config_from_args(ns), dataclass_from_args(Args, ns)
+    preset, cfg, args = parse_script(argv, __doc__.split("\n\n")[0], Args(), "reward candidates")
     if args.seeds < 2:
         raise ConfigError("--seeds must be >= 2 (a correlation within one seed is not enough)")
     return preset, cfg, args

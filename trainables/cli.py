@@ -113,6 +113,20 @@ def config_from_args(args: argparse.Namespace) -> FinetuneConfig:
     return dataclass_from_args(FinetuneConfig, args)
 
 
+def parse_script(
+    argv: Sequence[str] | None, description: str, args_defaults: T, title: str
+) -> tuple[str, FinetuneConfig, T]:
+    """(preset, FinetuneConfig, the script's own argument dataclass) for a script whose flags
+    are `--preset`, one per field of `args_defaults`, and one per FinetuneConfig field."""
+    preset = preset_from_argv(argv)
+    parser = OneLineErrorParser(description=description)
+    add_preset_flag(parser, preset)
+    add_dataclass_args(parser, args_defaults, title)
+    add_config_args(parser, PRESETS[preset])
+    ns = parser.parse_args(argv)
+    return preset, config_from_args(ns), dataclass_from_args(type(args_defaults), ns)
+
+
 def run_main(main: Callable[[], int | None]) -> None:
     """Run `main`; a user-fixable error prints one line and exits 2, Ctrl-C exits 130."""
     try:

@@ -170,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     corr_md += "".join(
         f"| {c['proxy']} | {c['runs']} | {c['spearman_vs_real']:+.2f} |\n" for c in correlations
     )
+    kl_md = guidance_comparison(runs, rows)
     command = " ".join(["python experiments/ablation.py", *(argv if argv else sys.argv[1:])])
     wall = time.perf_counter() - t0
 
@@ -197,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         f"only validation any method saw. ImageNet columns compare the ImageNet head with the "
         f"frozen pretrained model on scikit-image's sample photos: top-5 overlap and "
         f"KL(pretrained || model).\n\n{table}\n{learned_verdict(table_rows, reference)}\n"
+        f"## Proxy guidance: KL on vs off, paired\n\n{kl_md}\n"
         f"## How well each proxy tracks real accuracy\n\n"
         f"Every run is scored on every proxy split at its end; rank correlation across the "
         f"baseline and learned runs above (references left out).\n\n{corr_md}\n"
@@ -206,6 +208,40 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + table + "\n" + corr_md)
     print(f"[asg] ablation done in {wall / 60:.1f} min; results in {out}", flush=True)
     return 0
+
+
+def guidance_comparison(runs: list[dict[str, Any]], rows: list[str]) -> str:
+    """Each row with KL against its "(no KL)" twin on the same seeds: real accuracy and
+    ImageNet retention on photos, as paired differences with 95% intervals."""
+    from experiments.report import paired_difference, verdict
+
+    def by_seed(method: str, key: str) -> dict[int, float]:
+        return {r["seed"]: r[key] for r in runs if r["method"] == method}
+
+    lines = [
+        "| KL on vs off | real acc, on - off (pts, 95% CI) | photo KL on / off (nats) "
+        "| photo KL, on - off (95% CI) | top-5 kept on / off (%) |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        twin = f"{row} (no KL)"
+        if twin not in rows:
+            continue
+        acc = paired_difference(by_seed(row, "test_acc"), by_seed(twin, "test_acc"))
+        kl = paired_difference(by_seed(row, "imagenet_kl"), by_seed(twin, "imagenet_kl"))
+        mean = {m: by_seed(m, "imagenet_kl") for m in (row, twin)}
+        top5 = {m: by_seed(m, "imagenet_top5") for m in (row, twin)}
+
+        def avg(d: dict[int, float]) -> float:
+            return sum(d.values()) / max(len(d), 1)
+
+        kl_ci = f"{kl[0]:+.2f} [{kl[0] - kl[1]:+.2f}, {kl[0] + kl[1]:+.2f}]"
+        lines.append(
+            f"| {row} vs {twin} ({acc[2]} seeds) | {verdict(acc[0], acc[1])} "
+            f"| {avg(mean[row]):.2f} / {avg(mean[twin]):.2f} | {kl_ci} "
+            f"| {100 * avg(top5[row]):.0f} / {100 * avg(top5[twin]):.0f} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def _bar_chart(rows: list[dict[str, Any]], path: Path) -> None:

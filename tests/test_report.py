@@ -66,3 +66,20 @@ def test_within_seed_correlation_sees_through_seed_offsets():
     )
     assert rho == pytest.approx(1.0) and lo <= 1.0 <= hi + 1e-9
     assert pooled < 0.5
+
+
+def test_kl_on_off_is_compared_pairwise_with_retention():
+    from experiments.ablation import guidance_comparison
+
+    runs = []
+    for seed in range(3):
+        runs += [
+            {"method": "hand_tuned", "seed": seed, "test_acc": 0.60 + seed / 100,
+             "imagenet_kl": 0.5, "imagenet_top5": 0.2},
+            {"method": "hand_tuned (no KL)", "seed": seed, "test_acc": 0.58,
+             "imagenet_kl": 3.0 + seed, "imagenet_top5": 0.1},
+        ]  # fmt: skip
+    md = guidance_comparison(runs, ["hand_tuned", "hand_tuned (no KL)", "random"])
+    line = next(x for x in md.splitlines() if x.startswith("| hand_tuned vs"))
+    assert "+3.0 [+0.5, +5.5] better" in line and "0.50 / 4.00" in line and "20 / 10" in line
+    assert "random" not in md  # no twin: no comparison

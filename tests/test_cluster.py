@@ -1,9 +1,10 @@
 """The pipeline on a real two-node Ray cluster, started here with `ray start`.
 
 A head and a second worker node run as separate processes on this machine, each with its own
-CPUs, in a private temp folder. The tiny pipeline joins them with `--address`, spreads 4 env
-runners over both nodes, and writes results, checkpoints and a resumable state into one shared
-`--output-dir`. Only the processes of this cluster are stopped afterwards, by process id.
+logical CPUs, in a private temp folder. The tiny pipeline joins them with `--address`, on a
+VisDA-layout tree with 10 classes (not VisDA's 12), spreads 8 env runners over both nodes, and
+writes results, checkpoints and a resumable state into one shared `--output-dir`. Only the
+processes of this cluster are stopped afterwards, by process id.
 """
 
 import json
@@ -37,7 +38,7 @@ def two_node_cluster():
     worker = ["ray", "start", "--address", f"127.0.0.1:{port}"]
     try:
         for cmd in (head, worker):
-            cmd += ["--num-cpus", "3"] + ([] if cmd is worker else ["--include-dashboard", "false"])
+            cmd += ["--num-cpus", "5"] + ([] if cmd is worker else ["--include-dashboard", "false"])
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=180)
             assert proc.returncode == 0, proc.stderr[-2000:]
         yield f"127.0.0.1:{port}", env
@@ -47,16 +48,21 @@ def two_node_cluster():
 
 
 def test_pipeline_spreads_env_runners_over_two_nodes_and_resumes(two_node_cluster, tmp_path):
+    from trainables.data.image_list import make_image_tree
+
     address, env = two_node_cluster
+    tree = make_image_tree(tmp_path / "ten_classes", n_per_class=4, size=16, num_classes=10)
     out = tmp_path / "shared"
     cmd = [
         sys.executable, str(ROOT / "experiments" / "asg_visda.py"), "--preset", "tiny",
-        "--address", address, "--num-env-runners", "4", "--meta-episodes", "8",
+        "--dataset", "visda", "--data-root", str(tree), "--fewshot-per-class", "1",
+        "--address", address, "--num-env-runners", "8", "--meta-episodes", "8",
         "--seeds", "2", "--baselines", "hand_tuned", "--output-dir", str(out),
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert "6 CPUs" in proc.stdout  # both nodes' CPUs were seen
+    assert "10 CPUs" in proc.stdout  # both nodes' CPUs were seen
+    assert "raised from 2 to 8" in proc.stdout  # the batch gave way to the 8 runners
 
     results = [
         json.loads(line)
@@ -73,6 +79,7 @@ def test_pipeline_spreads_env_runners_over_two_nodes_and_resumes(two_node_cluste
     assert sorted((out / "tune" / "meta_train").glob("*/checkpoint_*"))
     summary = json.loads((out / "results.json").read_text())
     assert summary["complete"] and len(summary["runs"]) == 4
+    assert summary["finetune_config"]["num_classes"] == 0  # taken from the 10-class labels
 
     again = subprocess.run(
         [*cmd, "--resume"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=900

@@ -30,9 +30,14 @@ def test_real_fewshot_proxy_is_disjoint_from_test_and_test_is_shared():
 
 
 def test_heldout_fonts_proxy_differs_from_synthetic_proxy():
-    a = build_splits(preset("tiny"))
+    a = build_splits(preset("tiny", proxy="synthetic"))
     b = build_splits(preset("tiny", proxy="heldout_fonts"))
     assert not torch.equal(a.proxy_val.tensors[0], b.proxy_val.tensors[0])
+    # 'auto', the default: the reward candidates' pick on digits; VisDA has no fonts.
+    assert (
+        preset("tiny").reward_proxy == "heldout_fonts" == build_splits(preset("tiny")).chosen_proxy
+    )
+    assert preset("tiny", dataset="visda", data_root="/x").reward_proxy == "synthetic"
 
 
 def test_teacher_is_frozen_and_unchanged_by_training(tiny_run):

@@ -11,9 +11,9 @@ What to expect: a table of real-target mean per-class accuracy per method (the l
 hand-tuned, uniform 0.1 by default; --baselines adds constant, cosine, step, random, pbt), each
 with its paired difference to the best baseline on the same seeds, plus results.json,
 results.md, policy_schedule.png, TensorBoard logs and checkpoints under --output-dir. With the
-default meta-training budget (32 short runs) the learned policy does not beat the baselines on
-the embedded benchmark (see the README's learning curve); the table says so. Interrupt it and
-run again with --resume to continue from the last checkpoints.
+default meta-training budget (32 short runs) the learned policy is not expected to beat the
+baselines on the embedded benchmark (see the README's learning curve); the table says whether
+it does. Interrupt it and run again with --resume to continue from the last checkpoints.
 """
 
 from __future__ import annotations

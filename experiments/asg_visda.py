@@ -370,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(
             f"[asg] 1/3 meta-training {pipe.algo} on {pipe.meta_episodes} fine-tuning runs "
-            f"({cfg.windows} windows x {cfg.iters_per_window} SGD iterations each)",
+            f"({cfg.windows} windows x {pipe.meta_iters_per_window or cfg.iters_per_window} SGD "
+            f"iterations each; evaluation runs use {cfg.iters_per_window})",
             flush=True,
         )
         try:

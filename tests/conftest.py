@@ -66,7 +66,7 @@ def kill_processes_mentioning(*markers: str) -> int:
 def private_ray():
     """Environment for a subprocess whose Ray instance lives in its own temp folder
     (RAY_TMPDIR); afterwards every process of that instance is killed by process id. Never
-    `ray stop --force`, which would stop every Ray on the machine, a user's included."""
+    force-stopping all of Ray, which would stop every Ray on the machine, a user's included."""
     import shutil
     import tempfile
 

@@ -11,6 +11,7 @@ import dataclasses
 import math
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -187,9 +188,10 @@ def run_pbt(
     spec = spec or ControllerSpec("pbt", "baseline", pbt=True)
     levels = [float(x) for x in LEVELS]
     groups = MODEL_GROUPS[cfg.model]
+    interval = max(1, cfg.windows // 4)
     scheduler = PopulationBasedTraining(
         time_attr="training_iteration",  # one iteration = one window
-        perturbation_interval=max(1, cfg.windows // 4),
+        perturbation_interval=interval,
         hyperparam_mutations={"pbt_multipliers": {g: levels for g in groups}},
     )
     return _fit_controller_trials(
@@ -202,6 +204,7 @@ def run_pbt(
             "controller": spec.as_config(),
             "pbt_multipliers": {g: tune.choice(levels) for g in groups},
             "seed": tune.grid_search(list(seeds)),
+            "checkpoint_every": interval,
         },
         tune_config=tune.TuneConfig(
             scheduler=scheduler,
@@ -210,7 +213,12 @@ def run_pbt(
             num_samples=1,
             max_concurrent_trials=resources.concurrency,
         ),
-        keep=2,  # a member restores another's latest checkpoint; older ones are never read
+        # A member may restore a donor's checkpoint after the donor has moved on (it waits for
+        # a free slot), so none is deleted while the population runs. Members checkpoint only
+        # at perturbation boundaries and at the end (`checkpoint_every`), which bounds the
+        # count at windows / interval + 1; all but the newest go once the run has finished.
+        keep=None,
+        prune_after=True,
     )
 
 
@@ -222,6 +230,7 @@ def _fit_controller_trials(
     param_space: dict[str, Any],
     tune_config: tune.TuneConfig,
     keep: int | None = 2,
+    prune_after: bool = False,
 ) -> list[dict[str, Any]]:
     tuner = make_tuner(
         resources.wrap(controller_trainable),
@@ -234,12 +243,23 @@ def _fit_controller_trials(
     )
     grid = tuner.fit()
     runs = collect(grid)
+    if prune_after:
+        for result in grid:
+            if not result.error:
+                keep_newest_checkpoint(Path(result.path))
     errors = [e for e in (input_error_of(r.error) for r in grid) if e]
     if errors:  # the same bad input would fail every retry: stop and say what it is
         raise DataError(
             f"{errors[0]} (finished runs are kept; fix the input and run again with --resume)"
         )
     return runs
+
+
+def keep_newest_checkpoint(trial_dir: Path) -> None:
+    """Delete all but the newest `checkpoint_*` folder of a finished trial."""
+    found = sorted(trial_dir.glob("checkpoint_*"), key=lambda p: p.name)
+    for old in found[:-1]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def collect(grid: tune.ResultGrid) -> list[dict[str, Any]]:
@@ -255,6 +275,9 @@ def collect(grid: tune.ResultGrid) -> list[dict[str, Any]]:
         cols = [c for c in df.columns if c.startswith("multiplier/")]
         schedule = [{c.split("/", 1)[1]: float(row[c]) for c in cols} for _, row in df.iterrows()]
         spec = ControllerSpec.from_config(conf["controller"])
+        # A PBT member that exploits takes the donor's whole config, its seed included; the
+        # member keeps the seed it started with (its first result's), so pairing holds.
+        seed = int(df["seed"].iloc[0]) if "seed" in df.columns else int(conf["seed"])
 
         def by_split(prefix: str, m: dict[str, Any] = m) -> dict[str, float]:
             return {k.split("/", 1)[1]: float(v) for k, v in m.items() if k.startswith(prefix)}
@@ -263,7 +286,7 @@ def collect(grid: tune.ResultGrid) -> list[dict[str, Any]]:
             {
                 "method": spec.method,
                 "kind": spec.kind,
-                "seed": conf["seed"],
+                "seed": seed,
                 "test_acc": float(m.get("test_acc", math.nan)),
                 "test_overall_acc": float(m.get("test_overall_acc", math.nan)),
                 "proxy_acc": float(m["proxy_acc"]),
@@ -273,6 +296,11 @@ def collect(grid: tune.ResultGrid) -> list[dict[str, Any]]:
                 "imagenet_top1": float(m.get("imagenet_top1", math.nan)),
                 "imagenet_top5": float(m.get("imagenet_top5", math.nan)),
                 "imagenet_kl": float(m.get("imagenet_kl", math.nan)),
+                "test_feature_energy": float(m.get("test_feature_energy", math.nan)),
+                "window_s": float(df["window_seconds"].mean()),
+                "guidance_pass_s": float(df["teacher_seconds"].mean())
+                if "teacher_seconds" in df.columns
+                else math.nan,
                 "proxy_accs": by_split("proxy_acc/"),
                 "proxy_nlls": by_split("proxy_nll/"),
                 "multipliers": schedule,

@@ -30,6 +30,7 @@ FINAL_KEYS = (
     "imagenet_top1",
     "imagenet_top5",
     "imagenet_kl",
+    "test_feature_energy",
     "score_gain",
 )
 """What the env's last `info` reports at a run's end, copied into the trial's last result."""
@@ -74,12 +75,14 @@ def load_run_state(folder: Path) -> dict[str, Any]:
 
 def controller_trainable(config: dict[str, Any]) -> None:
     """Tune config keys: finetune (FinetuneConfig as a dict), controller (a ControllerSpec as a
-    dict; its `finetune` overrides apply to this run), seed, and pbt_multipliers for PBT."""
+    dict; its `finetune` overrides apply to this run), seed, and for PBT pbt_multipliers and
+    checkpoint_every (checkpoint every n-th window and the last; 1 when absent)."""
     spec = ControllerSpec.from_config(config["controller"])
     cfg = FinetuneConfig(**{**config["finetune"], **spec.finetune})
     env = SynToRealEnv(config=cfg, action_encoding=spec.action_encoding, report_timing=True)
     policy = make_policy(spec, env, config.get("pbt_multipliers"))
     seed = int(config["seed"])
+    every = int(config.get("checkpoint_every", 1))
 
     resume = None
     checkpoint = tune.get_checkpoint()
@@ -93,12 +96,14 @@ def controller_trainable(config: dict[str, Any]) -> None:
 
     def report(window: int, info: dict[str, Any], reward: float, total: float, done: bool):
         metrics = {
+            "seed": seed,
             "window": window,
             "proxy_acc": info["proxy_acc"],
             "reward": reward,
             "episode_return": total,
             "diverged": info["diverged"],
             "window_seconds": info["window_seconds"],
+            "teacher_seconds": info.get("teacher_seconds", 0.0),
             "done": done,
             **{f"multiplier/{k}": v for k, v in info["multipliers"].items()},
         }
@@ -106,6 +111,9 @@ def controller_trainable(config: dict[str, Any]) -> None:
             metrics |= {k: info[k] for k in FINAL_KEYS if k in info}
             metrics |= {f"proxy_acc/{k}": v for k, v in info.get("proxy_accs", {}).items()}
             metrics |= {f"proxy_nll/{k}": v for k, v in info.get("proxy_nlls", {}).items()}
+        if not done and window % every:
+            tune.report(metrics)  # no checkpoint between PBT's perturbation boundaries
+            return
         with tempfile.TemporaryDirectory() as d:
             state = {
                 "env": env.get_state() if not done else None,

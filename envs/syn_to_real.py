@@ -26,7 +26,8 @@ pretrained weights.
 At the episode's end, with `report_test`, `info` also carries (for reporting, never reward):
 `test_acc` / `test_overall_acc` (real target), `proxy_accs` / `proxy_nlls` (every proxy split the
 data offers) and the ImageNet retention on natural photos (`imagenet_top1`, `imagenet_top5`,
-`imagenet_kl`: agreement with the frozen pretrained model's ImageNet head).
+`imagenet_kl`: agreement with the frozen pretrained model's ImageNet head), and
+`test_feature_energy`, the hyperspherical energy of the real test features (CSG's diagnostic).
 """
 
 from __future__ import annotations
@@ -194,6 +195,7 @@ class SynToRealEnv(gym.Env):
             "test_overall_acc": test.overall,
             "proxy_accs": {n: a.mean_class for n, a in proxies.items()},
             "proxy_nlls": {n: a.nll for n, a in proxies.items()},
+            "test_feature_energy": self.run.feature_energy("test"),
         }
         kept = self.run.retention()
         if kept is not None:

@@ -32,7 +32,7 @@ from trainables.cli import (
     preset_from_argv,
     run_main,
 )
-from trainables.config import PRESETS, FinetuneConfig
+from trainables.config import PRESETS, FinetuneConfig, protocol
 from trainables.errors import ConfigError
 
 OFF = {"guidance_weight": 0.0}
@@ -56,6 +56,8 @@ def _rows() -> dict[str, ControllerSpec]:
             row("step", baseline("step")),
             row("hand_tuned (no KL)", hand, **OFF),
             row("uniform 0.1 (no KL)", baseline("uniform@0.1"), **OFF),
+            row("hand_tuned + CSG", hand, guidance="csg"),
+            row("hand_tuned + CSG (GAP)", hand, guidance="csg", csg_pool="gap"),
             row("hand_tuned + L2-SP", hand, guidance="l2sp", guidance_weight=1e-3),
             row("hand_tuned + feature L2", hand, guidance="feature_l2", guidance_weight=0.01),
             row("random", baseline("random")),
@@ -76,6 +78,8 @@ def _rows() -> dict[str, ControllerSpec]:
 
 ROWS = _rows()
 LEARNED = "learned"
+LEARNED_ROWS = {"kl": (LEARNED, {}), "csg": (f"{LEARNED} + CSG", {"guidance": "csg"})}
+"""--learned-guidance choice -> (row name, fine-tuning overrides of the learned row)."""
 SEED_BASE = 20_000  # disjoint from meta-training and from asg_visda's evaluation seeds
 
 
@@ -98,6 +102,12 @@ def build_parser(preset: str) -> argparse.ArgumentParser:
         "learning_curve.py snapshot)",
     )
     p.add_argument("--greedy", action="store_true", help="deploy the policy greedily")
+    p.add_argument(
+        "--learned-guidance",
+        default="kl",
+        help="comma-separated guidances the learned policy is deployed with, one row each: "
+        f"kl (row '{LEARNED}'), csg (row '{LEARNED} + CSG')",
+    )
     p.add_argument("--concurrency", type=int, default=2, help="fine-tuning runs at once")
     p.add_argument("--cpus-per-trial", type=float, default=1, help="CPUs per fine-tuning run")
     p.add_argument("--gpus-per-trial", type=float, default=0, help="GPUs per fine-tuning run")
@@ -118,6 +128,9 @@ def parse(argv: list[str] | None) -> tuple[str, FinetuneConfig, argparse.Namespa
         raise ConfigError(f"--rows: unknown row(s) {unknown}; choose from: {', '.join(ROWS)}")
     if args.seeds < 2:
         raise ConfigError("--seeds must be >= 2 (paired intervals need two pairs)")
+    bad = [g for g in args.learned_guidance.split(",") if g not in LEARNED_ROWS]
+    if bad:
+        raise ConfigError(f"--learned-guidance {','.join(bad)}: choose from kl, csg")
     return preset, cfg, args, rows
 
 
@@ -132,8 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.policy_checkpoint:
         encoding = check_deployable(args.policy_checkpoint, MODEL_GROUPS[cfg.model])
 
-    import ray
-
+    from controllers.cluster import start_ray
     from controllers.spec import learned
     from controllers.tune_runs import TrialResources, run_controllers, run_pbt
     from experiments.report import (
@@ -147,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.output_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     storage = out / "tune"
-    ray.init(include_dashboard=False, log_to_driver=False)
+    start_ray(
+        None, args.concurrency, args.cpus_per_trial, args.gpus_per_trial, flag="--concurrency"
+    )
     resources = TrialResources(args.cpus_per_trial, args.gpus_per_trial, args.concurrency)
     seeds = [SEED_BASE + i for i in range(args.seeds)]
 
@@ -158,9 +172,15 @@ def main(argv: list[str] | None = None) -> int:
         runs += run_pbt(cfg, storage, resources, seeds, args.resume, spec=ROWS["pbt"])
     if args.policy_checkpoint:  # its own experiment, so that it can join a finished table
         policy = str(Path(args.policy_checkpoint).resolve())
-        spec = learned(LEARNED, policy, encoding, greedy=args.greedy)
-        runs += run_controllers([spec], seeds, cfg, storage, "learned", resources, args.resume)
-        rows.append(LEARNED)
+        learned_specs = []
+        for guidance in args.learned_guidance.split(","):
+            name, overrides = LEARNED_ROWS[guidance]
+            spec = learned(name, policy, encoding, greedy=args.greedy)
+            learned_specs.append(spec.with_(finetune={**spec.finetune, **overrides}))
+            rows.append(name)
+        runs += run_controllers(
+            learned_specs, seeds, cfg, storage, "learned", resources, args.resume
+        )
     order = {r: i for i, r in enumerate(rows)}
     runs.sort(key=lambda r: (order.get(r["method"], 99), r["seed"]))
     table_rows, reference = summarise(runs)
@@ -171,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         f"| {c['proxy']} | {c['runs']} | {c['spearman_vs_real']:+.2f} |\n" for c in correlations
     )
     kl_md = guidance_comparison(runs, rows)
+    guidance_md = guidance_table(runs, rows)
     command = " ".join(["python experiments/ablation.py", *(argv if argv else sys.argv[1:])])
     wall = time.perf_counter() - t0
 
@@ -182,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         out / "ablation.json",
         {
             "command": command,
+            "protocol": protocol(cfg),
             "finetune_config": dataclasses.asdict(cfg),
             "rows": {r: ROWS[r].as_config() for r in rows if r in ROWS},
             "reference": reference,
@@ -199,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         f"frozen pretrained model on scikit-image's sample photos: top-5 overlap and "
         f"KL(pretrained || model).\n\n{table}\n{learned_verdict(table_rows, reference)}\n"
         f"## Proxy guidance: KL on vs off, paired\n\n{kl_md}\n"
+        f"{guidance_md}"
         f"## How well each proxy tracks real accuracy\n\n"
         f"Every run is scored on every proxy split at its end; rank correlation across the "
         f"baseline and learned runs above (references left out).\n\n{corr_md}\n"
@@ -242,6 +265,56 @@ def guidance_comparison(runs: list[dict[str, Any]], rows: list[str]) -> str:
             f"| {100 * avg(top5[row]):.0f} / {100 * avg(top5[twin]):.0f} |"
         )
     return "\n".join(lines) + "\n"
+
+
+GUIDANCE_FAMILY = {
+    "none": "hand_tuned (no KL)",
+    "KL (ASG)": "hand_tuned",
+    "CSG, GAP": "hand_tuned + CSG (GAP)",
+    "CSG, A-pool": "hand_tuned + CSG",
+}
+"""The guidance comparison: the same hand-tuned rates, each guidance in turn."""
+
+
+def guidance_table(runs: list[dict[str, Any]], rows: list[str]) -> str:
+    """No guidance vs KL vs CSG on the hand-tuned rates, paired on seeds: real accuracy, ImageNet
+    retention on photos, hyperspherical energy of the real test features, and cost per window
+    as a ratio to KL's (measured in this run). Empty unless 'none' and another row ran."""
+    from experiments.report import paired_difference, verdict
+
+    present = {k: v for k, v in GUIDANCE_FAMILY.items() if v in rows}
+    if "none" not in present or len(present) < 2:
+        return ""
+
+    def by_seed(method: str, key: str) -> dict[int, float]:
+        return {r["seed"]: r[key] for r in runs if r["method"] == method}
+
+    def mean(method: str, key: str) -> float:
+        values = [v for v in by_seed(method, key).values() if v == v]
+        return sum(values) / len(values) if values else float("nan")
+
+    kl_window = mean(present["KL (ASG)"], "window_s") if "KL (ASG)" in present else float("nan")
+    lines = [
+        "## Guidance: none vs KL vs CSG, paired (hand-tuned rates)\n",
+        "Feature energy: hyperspherical energy (s = 1) of the normalised real-test features, "
+        "lower is more evenly spread (CSG's diagnostic; never in the reward). Cost: mean wall "
+        "time per window, and its ratio to the KL row's, measured in this run.\n",
+        "| guidance | row | real acc (%) | vs none, paired (pts, 95% CI) | photo KL (nats) "
+        "| top-5 kept (%) | feature energy | s per window | cost vs KL |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    none = by_seed(present["none"], "test_acc")
+    for label, row in present.items():
+        acc = by_seed(row, "test_acc")
+        diff = "(reference)" if label == "none" else verdict(*paired_difference(acc, none)[:2])
+        window = mean(row, "window_s")
+        lines.append(
+            f"| {label} | {row} | {100 * mean(row, 'test_acc'):.1f} | {diff} "
+            f"| {mean(row, 'imagenet_kl'):.2f} | {100 * mean(row, 'imagenet_top5'):.0f} "
+            f"| {mean(row, 'test_feature_energy'):.4f} | {window:.2f} "
+            f"| {window / kl_window:.2f}x |"
+        )
+    return "\n".join(lines) + "\n\n"
 
 
 def _bar_chart(rows: list[dict[str, Any]], path: Path) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ from trainables.cli import (
     replayed,
     run_main,
 )
-from trainables.config import PRESETS, FinetuneConfig
+from trainables.config import PRESETS, FinetuneConfig, protocol
 from trainables.errors import ConfigError, DataError
 
 
@@ -62,7 +61,7 @@ class PipelineConfig:
     """CPUs per env runner and per evaluation trial."""
     gpus_per_env_runner: float = 0
     """GPUs per env runner and per evaluation trial (fractions share a GPU)."""
-    meta_episodes: int = 32
+    meta_episodes: int = 24
     """Meta-training budget: fine-tuning runs (episodes) the RL algorithm may sample."""
     meta_iters_per_window: int = 3
     """SGD iterations per window of the meta-training runs (0: --iters-per-window). Fewer than
@@ -72,7 +71,7 @@ class PipelineConfig:
     seeds: int = 3
     """Evaluation seeds, the same for every method (PBT: one member per seed); disjoint from
     the seeds meta-training sees."""
-    baselines: str = "hand_tuned,uniform@0.1"
+    baselines: str = "hand_tuned,uniform@0.3"
     """Comma-separated non-learned controllers to compare with (empty: none): constant, cosine,
     step, hand_tuned, random, pbt, uniform@<m>."""
     greedy: bool = False
@@ -142,70 +141,17 @@ def pipeline_from_args(args: argparse.Namespace) -> PipelineConfig:
     return pipe
 
 
-def _check_reachable(address: str) -> None:
-    """Fail in seconds on a host:port nobody listens on (ray.init would retry for minutes)."""
-    import socket
-
-    hostport = address.removeprefix("ray://")
-    if address == "auto" or ":" not in hostport:
-        return
-    host, _, port = hostport.rpartition(":")
-    try:
-        socket.create_connection((host, int(port)), timeout=5).close()
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"--address {address}: cannot reach Ray ({exc})") from None
-
-
 def start_ray(pipe: PipelineConfig) -> None:
-    import ray
+    from controllers.cluster import start_ray as join_or_start
 
-    if pipe.address:
-        _check_reachable(pipe.address)
-        try:
-            ctx = ray.init(address=pipe.address, log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            # Ray enables token auth by itself only for address='auto', never for host:port.
-            hint = (
-                ""
-                if "RAY_AUTH_MODE" in os.environ
-                else "; a token-auth cluster needs RAY_AUTH_MODE=token"
-            )
-            raise ConfigError(
-                f"--address {pipe.address}: cannot reach Ray ({first}{hint})"
-            ) from None
-    else:
-        # The algorithm's own process mostly waits on its runners: give it a logical CPU of
-        # its own so N runners fit on an N-core machine.
-        # At most one logical CPU more than the machine has: more runners than cores is an
-        # error below, not an oversubscribed machine.
-        cores = os.cpu_count() or 1
-        need = pipe.num_env_runners * pipe.cpus_per_env_runner + 1
-        if need > cores + 1:  # say so before Ray starts (and logs)
-            raise ConfigError(
-                f"--num-env-runners {pipe.num_env_runners} x {pipe.cpus_per_env_runner:g} CPU "
-                f"needs {need - 1:g} CPUs; this machine has {cores} (join a cluster with "
-                f"--address, or use fewer runners)"
-            )
-        ctx = ray.init(
-            num_cpus=max(cores, min(int(need + 0.999), cores + 1)),
-            include_dashboard=True,
-            dashboard_host=pipe.dashboard_host,
-            log_to_driver=False,
-        )
-    total = ray.cluster_resources()
-    cpus, gpus = total.get("CPU", 0), total.get("GPU", 0)
-    want_cpu = pipe.num_env_runners * pipe.cpus_per_env_runner
-    want_gpu = pipe.num_env_runners * pipe.gpus_per_env_runner
-    if want_cpu > cpus or want_gpu > gpus:
-        raise ConfigError(
-            f"--num-env-runners {pipe.num_env_runners} x ({pipe.cpus_per_env_runner} CPU, "
-            f"{pipe.gpus_per_env_runner} GPU) needs {want_cpu:g} CPUs and {want_gpu:g} GPUs; "
-            f"the cluster has {cpus:g} CPUs and {gpus:g} GPUs"
-        )
-    url = getattr(ctx, "dashboard_url", None)
-    where = f"; dashboard: http://{url}" if url else ""
-    print(f"[asg] Ray up: {cpus:g} CPUs, {gpus:g} GPUs{where}", flush=True)
+    join_or_start(
+        pipe.address,
+        pipe.num_env_runners,
+        pipe.cpus_per_env_runner,
+        pipe.gpus_per_env_runner,
+        dashboard=True,
+        dashboard_host=pipe.dashboard_host,
+    )
 
 
 def episodes_of(result: dict[str, Any]) -> int:
@@ -415,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         {
             "command": command,
             "preset": preset,
+            "protocol": protocol(cfg),
             "finetune_config": dataclasses.asdict(cfg),
             "pipeline_config": dataclasses.asdict(pipe),
             "policy_checkpoint": str(checkpoint),
@@ -426,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     (out / "results.md").write_text(
         f"# ASG results ({preset} preset)\n\nCommand: `{command}`\n\n"
+        f"Protocol: {protocol(cfg)}.\n\n"
         f"Real-target mean per-class accuracy at the end of each fine-tuning run; the reward "
         f"only ever saw the '{cfg.reward_proxy}' proxy-validation split.\n\n{table}\n"
         f"{learned_verdict(rows, reference)}\n"

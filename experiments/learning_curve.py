@@ -91,15 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.output_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
 
-    import os
+    from controllers.cluster import start_ray
 
-    import ray
-
-    ray.init(
-        num_cpus=max(os.cpu_count() or 1, args.num_env_runners + 1),
-        include_dashboard=False,
-        log_to_driver=False,
-    )
+    start_ray(None, max(args.num_env_runners, args.concurrency))
     t0 = time.perf_counter()
     algo_config = build_algo_config(
         args.algo,

@@ -138,9 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     check_inputs(cfg)
     out = Path(args.output_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
-    import ray
+    from controllers.cluster import start_ray
 
-    ray.init(include_dashboard=False, log_to_driver=False)
+    start_ray(None, args.concurrency, flag="--concurrency")
     t0 = time.perf_counter()
     seeds = [SEED_BASE + i for i in range(args.seeds)]
     runs = run_controllers(

@@ -276,3 +276,14 @@ def test_bad_visda_data_fails_in_one_line_before_ray_starts(case, tmp_path):
     err = proc.stderr.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and needle in err[0], err
     assert "Ray up" not in proc.stdout and not out.exists()
+
+
+@pytest.mark.slow
+def test_pbt_members_keep_only_their_last_checkpoint(tiny_pipeline):
+    """None is deleted while the population runs (a member may restore a donor's checkpoint
+    after the donor has moved on); once it has finished, only the newest stays."""
+    out, _ = tiny_pipeline
+    members = [d for d in (out / "tune" / "pbt").iterdir() if d.is_dir()]
+    assert len(members) == 2
+    for member in members:
+        assert len(list(member.glob("checkpoint_*"))) == 1, member

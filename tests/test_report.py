@@ -83,3 +83,26 @@ def test_kl_on_off_is_compared_pairwise_with_retention():
     line = next(x for x in md.splitlines() if x.startswith("| hand_tuned vs"))
     assert "+3.0 [+0.5, +5.5] better" in line and "0.50 / 4.00" in line and "20 / 10" in line
     assert "random" not in md  # no twin: no comparison
+
+
+def test_guidance_table_pairs_each_guidance_with_none_and_prices_it_against_kl():
+    from experiments.ablation import guidance_table
+
+    runs = []
+    for seed in range(4):
+        for method, acc, window in (
+            ("hand_tuned (no KL)", 0.50 + seed / 100, 1.0),
+            ("hand_tuned", 0.52 + seed / 100, 1.5),
+            ("hand_tuned + CSG", 0.60 + seed / 100, 4.5),
+        ):
+            runs.append(
+                {"method": method, "seed": seed, "test_acc": acc, "window_s": window,
+                 "imagenet_kl": 0.3, "imagenet_top5": 0.5, "test_feature_energy": 1.1}
+            )  # fmt: skip
+    md = guidance_table(runs, ["hand_tuned (no KL)", "hand_tuned", "hand_tuned + CSG"])
+    lines = {line.split(" | ")[0]: line for line in md.splitlines() if line.startswith("| ")}
+    assert "+10.0 [+10.0, +10.0] better" in lines["| CSG, A-pool"]
+    assert "+2.0 [+2.0, +2.0] better" in lines["| KL (ASG)"]
+    assert lines["| CSG, A-pool"].endswith("| 4.50 | 3.00x |")
+    assert "(reference)" in lines["| none"]
+    assert guidance_table(runs, ["hand_tuned", "hand_tuned + CSG"]) == ""  # no 'none' row

@@ -87,7 +87,8 @@ def add_dataclass_args(parser: argparse.ArgumentParser, defaults: Any, title: st
     for f in dataclasses.fields(defaults):
         value = getattr(defaults, f.name)
         flag = "--" + f.name.replace("_", "-")
-        help_text = docs.get(f.name, "")  # the parser's formatter appends the default
+        # The parser's formatter appends the default; "%" would start a format field.
+        help_text = docs.get(f.name, "").replace("%", "%%")
         hint = hints[f.name]
         if hint is bool:
             group.add_argument(

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from functools import partial
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from trainables.config import FinetuneConfig
+from trainables.csg import ContrastiveGuidance, CSGConfig, hyperspherical_energy
 from trainables.data.splits import Splits, build_splits
 from trainables.engine import Guidance, WindowStats, evaluate, infinite_batches, train_window
 from trainables.errors import ConfigError
 from trainables.metrics import Accuracy
 from trainables.models import build_model
 from trainables.optim import lr_scales, make_sgd, set_lr_scales
+from trainables.precision import resolve_precision
 from trainables.retention import Retention
+from trainables.views import RandAugmentView
 
 
 def resolve_device(name: str) -> torch.device:
@@ -32,16 +34,24 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _train_loader(dataset: Dataset, cfg: FinetuneConfig, generator: torch.Generator) -> DataLoader:
+def loader_workers(cfg: FinetuneConfig) -> int:
+    """DataLoader worker processes: `cfg.num_workers`, or with -1 one fewer than the CPUs this
+    process may use (torch's thread count, which Ray sets to an actor's CPUs), at most 8."""
+    if cfg.num_workers >= 0:
+        return cfg.num_workers
+    return max(0, min(8, torch.get_num_threads() - 1))
+
+
+def _loader(dataset: Dataset, cfg: FinetuneConfig, batch: int, **kwargs) -> DataLoader:
+    """Workers persist across epochs and windows; pinned memory when a GPU is there."""
+    workers = loader_workers(cfg)
     return DataLoader(
         dataset,
-        batch_size=cfg.batch_size,
-        shuffle=True,
-        drop_last=len(dataset) >= cfg.batch_size,  # type: ignore[arg-type]
-        generator=generator,
-        num_workers=cfg.num_workers,
+        batch_size=batch,
+        num_workers=workers,
+        persistent_workers=workers > 0,
         pin_memory=torch.cuda.is_available(),
-        persistent_workers=False,
+        **kwargs,
     )
 
 
@@ -52,25 +62,36 @@ class FinetuneRun:
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
         self.splits = splits if splits is not None else build_splits(cfg)
+        self.precision = resolve_precision(cfg.amp, cfg.channels_last, self.device)
         self.model = build_model(
             cfg.model,
             num_classes=self.splits.num_classes,
             pretrained=cfg.pretrained,
             weights=cfg.weights,
             seed=cfg.data_seed,
+            head_hidden=cfg.head_hidden,
         ).to(self.device)
+        self.precision.prepare(self.model)
         self.group_names: tuple[str, ...] = self.model.group_names
         self._initial_state = copy.deepcopy(self.model.state_dict())
         self.guidance = self._make_guidance()
+        csg = self.guidance.csg
+        self._csg_initial = copy.deepcopy(csg.state_dict()) if csg is not None else None
         named = {"test": self.splits.test} | {
             f"proxy/{name}": ds for name, ds in self.splits.proxies.items()
         }
         self._eval_loaders = {
-            name: DataLoader(
-                ds, batch_size=cfg.eval_batch_size, shuffle=False, num_workers=cfg.num_workers
-            )
-            for name, ds in named.items()
+            name: _loader(ds, cfg, cfg.eval_batch_size, shuffle=False) for name, ds in named.items()
         }
+        self._order = torch.Generator()  # re-seeded by reset(seed): the data order of a run
+        self._train_loader = _loader(
+            self.splits.train,
+            cfg,
+            cfg.batch_size,
+            shuffle=True,
+            drop_last=len(self.splits.train) >= cfg.batch_size,  # type: ignore[arg-type]
+            generator=self._order,
+        )
         self._eval_loaders["proxy"] = self._eval_loaders[f"proxy/{self.splits.chosen_proxy}"]
         self._reference: torch.nn.Module | None = None
         self.optimizer: torch.optim.Optimizer | None = None
@@ -87,11 +108,35 @@ class FinetuneRun:
                 for n, p in self.model.named_parameters()
                 if p.requires_grad and not n.startswith("task_head")
             }
-        else:
-            teacher = copy.deepcopy(self.model).eval()
-            teacher.requires_grad_(False)
-            g.teacher = teacher
+            return g
+        teacher = copy.deepcopy(self.model).eval()  # for CSG: the frozen ImageNet key encoder
+        teacher.requires_grad_(False)
+        g.teacher = teacher
+        if cfg.guidance == "csg":
+            g.csg = self._make_csg().to(self.device)
+            g.key_view = RandAugmentView() if cfg.csg_key_augment else None
         return g
+
+    def _make_csg(self) -> ContrastiveGuidance:
+        cfg, available = self.cfg, self.model.map_stages
+        stages = tuple(s for s in cfg.csg_stages.split(",") if s) or available
+        unknown = [s for s in stages if s not in available]
+        if unknown:
+            raise ConfigError(
+                f"--csg-stages {','.join(unknown)}: {cfg.model} offers {', '.join(available)}"
+            )
+        channels = self.model.map_channels()
+        config = CSGConfig(
+            stages=stages,
+            dim=cfg.csg_dim,
+            queue_size=cfg.csg_queue_size,
+            temperature=cfg.csg_temperature,
+            momentum=cfg.csg_momentum,
+            pool=cfg.csg_pool,
+        )
+        with torch.random.fork_rng(devices=[]):  # the same heads and queue for every episode
+            torch.manual_seed(cfg.data_seed)
+            return ContrastiveGuidance(config, channels)
 
     @property
     def num_groups(self) -> int:
@@ -113,11 +158,14 @@ class FinetuneRun:
                 if module is not self.model and hasattr(module, "reset_parameters"):
                     module.reset_parameters()
         cfg = self.cfg
-        self.optimizer = make_sgd(
-            self.model.parameter_groups(), cfg.base_lr, cfg.momentum, cfg.weight_decay
-        )
-        gen = torch.Generator().manual_seed(seed)
-        self._batches = infinite_batches(partial(_train_loader, self.splits.train, cfg), gen)
+        groups = self.model.parameter_groups()
+        if self.guidance.csg is not None:  # CSG's query heads are new heads: the head's rate
+            self.guidance.csg.load_state_dict(self._csg_initial)
+            trained = [p for p in self.guidance.csg.parameters() if p.requires_grad]
+            groups = {**groups, "head": [*groups["head"], *trained]}
+        self.optimizer = make_sgd(groups, cfg.base_lr, cfg.momentum, cfg.weight_decay)
+        self._order.manual_seed(seed)
+        self._batches = infinite_batches(self._train_loader)
         self.iteration = 0
         if cfg.head_warmup_iters and cfg.pretrained:
             self._warm_up_head(cfg.head_warmup_iters)
@@ -155,6 +203,7 @@ class FinetuneRun:
             schedule=schedule,
             device=self.device,
             bn_mode=self.cfg.bn_mode,
+            precision=self.precision,
         )
 
     def evaluate(self, split: str) -> Accuracy:
@@ -166,6 +215,7 @@ class FinetuneRun:
             self.splits.num_classes,
             self.device,
             flip=self.cfg.flip_eval,
+            precision=self.precision,
         )
 
     @property
@@ -189,6 +239,22 @@ class FinetuneRun:
         ref.load_state_dict(self._initial_state)
         return ref.eval().requires_grad_(False)
 
+    @torch.inference_mode()
+    def feature_energy(self, split: str = "test", max_images: int = 2000) -> float:
+        """Hyperspherical energy (s=1) of the normalised pooled features on the first
+        `max_images` images of `split`: CSG's diagnostic of feature diversity (lower: more
+        evenly spread). A report, never part of the reward."""
+        self.model.eval()
+        feats, n = [], 0
+        for x, _ in self._eval_loaders[split]:
+            with self.precision.autocast():
+                f = self.model(self.precision.inputs(x, self.device)).features.float()
+            feats.append(f[: max_images - n])
+            n += len(feats[-1])
+            if n >= max_images:
+                break
+        return hyperspherical_energy(torch.cat(feats), s=1.0)
+
     def multipliers(self) -> list[float]:
         return lr_scales(self.optimizer) if self.optimizer else [1.0] * self.num_groups
 
@@ -206,6 +272,7 @@ class FinetuneRun:
             "iteration": self.iteration,
             "seed": self._seed,
             "torch_rng": torch.get_rng_state(),
+            **({"csg": self.guidance.csg.state_dict()} if self.guidance.csg is not None else {}),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -215,10 +282,12 @@ class FinetuneRun:
         self.reset(int(state["seed"]))
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])  # type: ignore[union-attr]
+        if self.guidance.csg is not None:
+            self.guidance.csg.load_state_dict(state["csg"])
         self.iteration = int(state["iteration"])
         torch.set_rng_state(state["torch_rng"])
-        gen = torch.Generator().manual_seed(self._seed * 1_000_003 + self.iteration)
-        self._batches = infinite_batches(partial(_train_loader, self.splits.train, self.cfg), gen)
+        self._order.manual_seed(self._seed * 1_000_003 + self.iteration)
+        self._batches = infinite_batches(self._train_loader)
 
     def model_is_finite(self) -> bool:
         return all(

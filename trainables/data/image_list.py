@@ -13,8 +13,10 @@ the line of the list, where there is one).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import shutil
 import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -161,19 +163,22 @@ class ImageListDataset(Dataset):
         paths: Sequence[Path],
         labels: Sequence[int],
         transform: Callable | None,
+        cache: ImageCache | None = None,
     ) -> None:
         if len(paths) != len(labels):
             raise ValueError(f"got {len(paths)} paths but {len(labels)} labels")
         self.paths: tuple[Path, ...] = tuple(Path(p) for p in paths)
         self.labels: torch.Tensor = torch.as_tensor(list(labels), dtype=torch.long)
         self.transform = transform
+        self.cache = cache
+        """Where decoded images are kept; then `transform` gets the cached, resized image."""
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         path = self.paths[index]
-        img = _load_rgb(path)
+        img = _load_rgb(path) if self.cache is None else self.cache.load(path)
         out = self.transform(img) if self.transform is not None else img
         return out, int(self.labels[index])
 
@@ -220,33 +225,73 @@ def verify_images(
     return len(paths)
 
 
-def visda_transforms(image_size: int, train: bool) -> Callable:
-    """ImageNet-normalised transforms: random-resized crop + flip (train) or resize + centre crop.
+def visda_transforms(
+    image_size: int, train: bool, kind: str = "asg", cached: bool = False
+) -> Callable:
+    """ImageNet-normalised transforms from a PIL image to a float tensor (3, size, size).
 
-    The result maps a PIL image to a float tensor of shape ``(3, image_size, image_size)``.
+    ``kind='asg'`` is ASG's recipe for training and evaluation alike: resize the short side to
+    ``image_size``, centre crop, no augmentation (see :func:`asg_prepare`, the deterministic
+    part that :class:`ImageCache` stores; with ``cached`` the images come resized from it and
+    only the tensor conversion is left). ``kind='augment'`` is a departure: random resized
+    crop and flip in training; resize to 256/224 of the size and centre crop at evaluation.
     """
     from torchvision import transforms as T
 
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
         raise ConfigError(f"image_size must be a positive integer, got {image_size!r}")
-    normalize = T.Normalize(IMAGENET_MEAN, IMAGENET_STD)
+    finish = [T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+    if kind == "asg":
+        return T.Compose(finish if cached else [asg_prepare(image_size), *finish])
     if train:
         return T.Compose(
-            [
-                T.RandomResizedCrop(image_size, scale=(0.5, 1.0)),
-                T.RandomHorizontalFlip(),
-                T.ToTensor(),
-                normalize,
-            ]
+            [T.RandomResizedCrop(image_size, scale=(0.5, 1.0)), T.RandomHorizontalFlip(), *finish]
         )
-    return T.Compose(
-        [
-            T.Resize(int(image_size * 256 / 224)),
-            T.CenterCrop(image_size),
-            T.ToTensor(),
-            normalize,
-        ]
-    )
+    return T.Compose([T.Resize(int(image_size * 256 / 224)), T.CenterCrop(image_size), *finish])
+
+
+def asg_prepare(image_size: int) -> Callable:
+    """PIL image -> PIL image: short side resized to ``image_size``, then centre-cropped."""
+    from torchvision import transforms as T
+
+    return T.Compose([T.Resize(image_size), T.CenterCrop(image_size)])
+
+
+class ImageCache:
+    """Decoded, resized images as uint8 ``.npy`` files in a local folder, keyed by path and
+    size; written atomically, so DataLoader workers and runs on one node share it safely."""
+
+    def __init__(self, folder: Path, image_size: int) -> None:
+        self.folder, self.image_size = Path(folder), image_size
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._prepare = asg_prepare(image_size)
+
+    def file_for(self, path: Path) -> Path:
+        key = hashlib.sha1(f"{Path(path).absolute()}|{self.image_size}".encode()).hexdigest()
+        return self.folder / f"{key}.npy"
+
+    def load(self, path: Path) -> Image.Image:
+        file = self.file_for(path)
+        try:
+            return Image.fromarray(np.load(file))
+        except (OSError, ValueError):  # absent, or a partial file from a killed writer
+            pass
+        img = self._prepare(_load_rgb(path))
+        tmp = file.with_name(f"{file.stem}.{os.getpid()}.tmp.npy")
+        np.save(tmp, np.asarray(img, dtype=np.uint8))
+        os.replace(tmp, file)
+        return img
+
+    @staticmethod
+    def fits(folder: Path, num_images: int, image_size: int) -> tuple[bool, str]:
+        """Whether ``num_images`` cached images fit in the free space at ``folder`` (with 20%
+        to spare), and a one-line reason when they do not."""
+        need = num_images * (image_size * image_size * 3 + 128) * 1.2
+        folder.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(folder).free
+        if need <= free:
+            return True, ""
+        return False, f"needs {need / 1e9:.1f} GB, {free / 1e9:.1f} GB free at {folder}"
 
 
 def infer_num_classes(list_file: Path) -> int:

@@ -7,6 +7,7 @@ chosen, so every proxy choice is scored on the same test images.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,6 +99,23 @@ def _digits_splits(cfg: FinetuneConfig) -> Splits:
     )
 
 
+def _image_cache(cfg: FinetuneConfig, num_images: int):
+    """The on-disk image cache `cfg` asks for, or None (off, an augmenting transform, or the
+    images would not fit: then one line says so)."""
+    from trainables.data.image_list import ImageCache
+
+    if not cfg.image_cache or cfg.visda_transform != "asg":
+        return None
+    folder = Path(cfg.image_cache)
+    if cfg.image_cache == "auto":
+        folder = Path(tempfile.gettempdir()) / "asg-image-cache"
+    fits, why = ImageCache.fits(folder, num_images, cfg.image_size)
+    if not fits:
+        print(f"[asg] image cache off: {why}", flush=True)
+        return None
+    return ImageCache(folder, cfg.image_size)
+
+
 def _visda_splits(cfg: FinetuneConfig) -> Splits:
     from trainables.data import image_list as il
 
@@ -108,11 +126,16 @@ def _visda_splits(cfg: FinetuneConfig) -> Splits:
     rng = np.random.default_rng(cfg.data_seed)
     syn_y, real_y = np.asarray(syn.labels), np.asarray(real.labels)
 
+    cache = _image_cache(cfg, len(syn.paths) + len(real.paths))
+
     def subset(lst: il.ImageList, idx: np.ndarray, train: bool) -> il.ImageListDataset:
         return il.ImageListDataset(
             [lst.paths[i] for i in idx],
             [lst.labels[i] for i in idx],
-            il.visda_transforms(cfg.image_size, train=train),
+            il.visda_transforms(
+                cfg.image_size, train=train, kind=cfg.visda_transform, cached=cache is not None
+            ),
+            cache,
         )
 
     fewshot = balanced_pick(real_y, cfg.fewshot_per_class, rng)

@@ -64,11 +64,14 @@ def _stage_of_blocks(net: EfficientNet) -> list[int]:
 class EfficientNetLiteClassifier(GroupedClassifier):
     group_names = EFFICIENTNET_GROUPS
     name = "efficientnet_lite0"
+    # ResNet's layer3 / layer4 counterparts (strides 16 and 32); the block output is linear, so
+    # its map is taken after a ReLU, as ResNet's are.
+    map_stages = ("blocks4_5", "head_conv")
 
-    def __init__(self, backbone: EfficientNet, num_classes: int) -> None:
+    def __init__(self, backbone: EfficientNet, num_classes: int, head_hidden: int = 0) -> None:
         imagenet_head = backbone._fc
         backbone._fc = nn.Identity()
-        super().__init__(imagenet_head, num_classes)
+        super().__init__(imagenet_head, num_classes, head_hidden)
         self.backbone = backbone
         self._block_stage = _stage_of_blocks(backbone)
 
@@ -76,6 +79,19 @@ class EfficientNetLiteClassifier(GroupedClassifier):
         # extract_features: stem, blocks (drop-connect is off), head conv + bn + ReLU6.
         maps = self.backbone.extract_features(x)
         return F.adaptive_avg_pool2d(maps, 1).flatten(1)
+
+    def forward_maps(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        b = self.backbone
+        last_of_4_5 = max(i for i, s in enumerate(self._block_stage) if s in (3, 4))
+        x = b._swish(b._bn0(b._conv_stem(x)))
+        maps = {}
+        for i, block in enumerate(b._blocks):
+            x = block(x, drop_connect_rate=0.0)
+            if i == last_of_4_5:
+                maps["blocks4_5"] = F.relu(x)
+        x = b._swish(b._bn1(b._conv_head(x)))
+        maps["head_conv"] = x
+        return F.adaptive_avg_pool2d(x, 1).flatten(1), maps
 
     def _group_modules(self) -> dict[str, list[nn.Module]]:
         b = self.backbone
@@ -108,7 +124,10 @@ def default_weights_file() -> Path:
 
 
 def build_efficientnet_lite0(
-    num_classes: int, pretrained: bool = True, weights: str | Path | None = None
+    num_classes: int,
+    pretrained: bool = True,
+    weights: str | Path | None = None,
+    head_hidden: int = 0,
 ) -> EfficientNetLiteClassifier:
     """`weights`: a state dict file with the package's key names (`_conv_stem.weight`, ...)."""
     # image_size=None: "SAME" padding computed per input size; no drop-connect.
@@ -117,6 +136,6 @@ def build_efficientnet_lite0(
         weights = default_weights_file()
     if weights is not None:
         load_checked(net, read_state_dict(weights), str(weights), "efficientnet_lite0")
-    model = EfficientNetLiteClassifier(net, num_classes)
+    model = EfficientNetLiteClassifier(net, num_classes, head_hidden)
     model.set_bn_momentum()
     return model

@@ -7,7 +7,8 @@ penultimate features:
   FROZEN (`requires_grad=False`) in the student as in the teacher; the proxy-guidance KL term
   between the student's and a frozen teacher's ImageNet logits then trains only the backbone,
   pulling it towards features that stay ImageNet-consistent. So it belongs to no layer group.
-- `task_head`: a new `Linear(features, num_classes)` for the target task (layer group "head").
+- `task_head`: a new `TaskHead` for the target task (layer group "head"): one linear layer, or
+  ASG's two, `Linear(features, 512) - ReLU - Linear(512, num_classes)` (`head_hidden=512`).
 
 Every trainable parameter belongs to exactly one named layer group (`group_names`, shallow to
 deep, ending with "head"); a controller sets one learning rate per group.
@@ -47,6 +48,48 @@ class ModelOutput(NamedTuple):
     task_logits: Tensor  # [B, num_classes]
     imagenet_logits: Tensor  # [B, 1000]
     features: Tensor  # [B, D] pooled penultimate features (no dropout anywhere)
+    maps: dict[str, Tensor] | None = None
+    """Feature maps [B, C, H, W] of the `map_stages`, when asked for (contrastive guidance)."""
+
+
+class TaskHead(nn.Module):
+    """The new classifier on pooled features: `Linear(D, C)`, or with `hidden > 0` ASG's
+    `Linear(D, hidden) - ReLU - Linear(hidden, C)`. `weight` and `bias` are the last layer's
+    (what the controller's head statistics read, as ASG reads `fc_new[2].weight`)."""
+
+    def __init__(self, in_features: int, num_classes: int, hidden: int = 0) -> None:
+        super().__init__()
+        if hidden < 0:
+            raise ValueError(f"hidden must be >= 0, got {hidden}")
+        self.in_features, self.out_features = in_features, num_classes
+        if hidden:
+            self.layers = nn.Sequential(
+                nn.Linear(in_features, hidden),
+                nn.ReLU(inplace=True),
+                nn.Linear(hidden, num_classes),
+            )
+        else:
+            self.layers = nn.Sequential(nn.Linear(in_features, num_classes))
+
+    @property
+    def last(self) -> nn.Linear:
+        return self.layers[-1]  # type: ignore[return-value]
+
+    @property
+    def weight(self) -> nn.Parameter:
+        return self.last.weight
+
+    @property
+    def bias(self) -> nn.Parameter:
+        return self.last.bias
+
+    def reset_parameters(self) -> None:
+        for layer in self.layers:
+            if isinstance(layer, nn.Linear):
+                layer.reset_parameters()
+
+    def forward(self, features: Tensor) -> Tensor:
+        return self.layers(features)
 
 
 class GroupedClassifier(nn.Module):
@@ -58,8 +101,11 @@ class GroupedClassifier(nn.Module):
 
     group_names: tuple[str, ...] = ()
     name: str = ""
+    map_stages: tuple[str, ...] = ()
+    """Stages whose (non-negative) feature maps `forward(x, with_maps=True)` returns; CSG's
+    contrastive guidance uses them, the last two by default."""
 
-    def __init__(self, imagenet_head: nn.Linear, num_classes: int) -> None:
+    def __init__(self, imagenet_head: nn.Linear, num_classes: int, head_hidden: int = 0) -> None:
         super().__init__()
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
@@ -68,7 +114,7 @@ class GroupedClassifier(nn.Module):
         self.imagenet_head = imagenet_head
         # Frozen: trained neither by the task loss nor by the KL term (see the module docstring).
         self.imagenet_head.requires_grad_(False)
-        self.task_head = nn.Linear(self.num_features, num_classes)
+        self.task_head = TaskHead(self.num_features, num_classes, head_hidden)
 
     def forward_features(self, x: Tensor) -> Tensor:
         raise NotImplementedError
@@ -76,9 +122,26 @@ class GroupedClassifier(nn.Module):
     def _group_modules(self) -> dict[str, list[nn.Module]]:
         raise NotImplementedError
 
-    def forward(self, x: Tensor) -> ModelOutput:
-        features = self.forward_features(x)
-        return ModelOutput(self.task_head(features), self.imagenet_head(features), features)
+    def forward_maps(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """(pooled features, {stage: feature map} for every name in `map_stages`)."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor, with_maps: bool = False) -> ModelOutput:
+        if with_maps:
+            features, maps = self.forward_maps(x)
+        else:
+            features, maps = self.forward_features(x), None
+        return ModelOutput(self.task_head(features), self.imagenet_head(features), features, maps)
+
+    @torch.no_grad()
+    def map_channels(self) -> dict[str, int]:
+        """Channel count of each of `map_stages`' feature maps (from one small forward pass)."""
+        was_training = self.training
+        self.eval()
+        param = next(self.parameters())
+        _, maps = self.forward_maps(torch.zeros(1, 3, 64, 64, device=param.device))
+        self.train(was_training)
+        return {k: v.shape[1] for k, v in maps.items()}
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Trainable parameters by layer group, in `group_names` order; each appears once."""

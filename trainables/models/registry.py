@@ -42,11 +42,13 @@ def build_model(
     pretrained: bool = True,
     weights: str | Path | None = None,
     seed: int | None = None,
+    head_hidden: int = 0,
 ) -> GroupedClassifier:
     """A classifier with ImageNet weights (default, or from the file `weights`) or random init.
 
     `seed` makes the random parts reproducible (the task head; the whole network when
     `pretrained=False`) without touching the global RNG. Models are built on the CPU.
+    `head_hidden > 0` gives ASG's two-layer task head with that many hidden units.
     Raises `ConfigError` for an unknown name and `WeightsError` for missing or bad weights.
     """
     if name not in MODEL_NAMES:
@@ -57,9 +59,11 @@ def build_model(
         raise ConfigError("--weights was given but the model is to be randomly initialised")
     with _seeded(seed):
         if name == "efficientnet_lite0":
-            model: GroupedClassifier = build_efficientnet_lite0(num_classes, pretrained, weights)
+            model: GroupedClassifier = build_efficientnet_lite0(
+                num_classes, pretrained, weights, head_hidden
+            )
         else:
-            model = build_resnet(name, num_classes, pretrained, weights)
+            model = build_resnet(name, num_classes, pretrained, weights, head_hidden)
     with _seeded(None if seed is None else seed + _HEAD_SEED_OFFSET):
         model.task_head.reset_parameters()
     return model

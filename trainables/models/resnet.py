@@ -32,16 +32,26 @@ _ARCHS = {
 
 class ResNetClassifier(GroupedClassifier):
     group_names = RESNET_GROUPS
+    map_stages = ("layer3", "layer4")  # CSG's stages
 
-    def __init__(self, backbone: torchvision.models.ResNet, num_classes: int, name: str) -> None:
+    def __init__(
+        self, backbone: torchvision.models.ResNet, num_classes: int, name: str, head_hidden: int = 0
+    ) -> None:
         imagenet_head = backbone.fc
         backbone.fc = nn.Identity()  # the backbone now returns pooled features [B, 2048]
-        super().__init__(imagenet_head, num_classes)
+        super().__init__(imagenet_head, num_classes, head_hidden)
         self.name = name
         self.backbone = backbone
 
     def forward_features(self, x: Tensor) -> Tensor:
         return self.backbone(x)
+
+    def forward_maps(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        b = self.backbone
+        x = b.layer2(b.layer1(b.maxpool(b.relu(b.bn1(b.conv1(x))))))
+        layer3 = b.layer3(x)
+        layer4 = b.layer4(layer3)
+        return torch.flatten(b.avgpool(layer4), 1), {"layer3": layer3, "layer4": layer4}
 
     def _group_modules(self) -> dict[str, list[nn.Module]]:
         b = self.backbone
@@ -80,7 +90,11 @@ def _load_default(net: nn.Module, name: str) -> None:
 
 
 def build_resnet(
-    name: str, num_classes: int, pretrained: bool = True, weights: str | Path | None = None
+    name: str,
+    num_classes: int,
+    pretrained: bool = True,
+    weights: str | Path | None = None,
+    head_hidden: int = 0,
 ) -> ResNetClassifier:
     """`name` is "resnet50" or "resnet101"; `weights` is a torchvision-layout state dict file."""
     constructor, _ = _ARCHS[name]
@@ -89,6 +103,6 @@ def build_resnet(
         load_checked(net, read_state_dict(weights), str(weights), name)
     elif pretrained:
         _load_default(net, name)
-    model = ResNetClassifier(net, num_classes, name)
+    model = ResNetClassifier(net, num_classes, name, head_hidden)
     model.set_bn_momentum()
     return model

@@ -1,0 +1,83 @@
+"""Joining or starting Ray, once for every script: checked before anything is scheduled.
+
+`start_ray(address, workers, cpus_per_worker, gpus_per_worker)` joins the cluster at `address`
+(after checking in seconds that it answers: `ray.init` would retry for minutes), or starts a
+local Ray sized to this machine. Either way it refuses, in one line, a job whose workers (env
+runners or trials) do not fit in the cluster's CPUs and GPUs, and prints what it joined.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from trainables.errors import ConfigError
+
+
+def check_reachable(address: str) -> None:
+    """Fail in seconds on a host:port nobody listens on."""
+    hostport = address.removeprefix("ray://")
+    if address == "auto" or ":" not in hostport:
+        return
+    host, _, port = hostport.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--address {address}: cannot reach Ray ({exc})") from None
+
+
+def start_ray(
+    address: str | None = None,
+    workers: int = 1,
+    cpus_per_worker: float = 1,
+    gpus_per_worker: float = 0,
+    dashboard: bool = False,
+    dashboard_host: str = "127.0.0.1",
+    flag: str = "--num-env-runners",
+) -> dict[str, float]:
+    """Join `address` or start a local Ray; returns the cluster's {'CPU': n, 'GPU': m}.
+
+    `workers` x (`cpus_per_worker`, `gpus_per_worker`) must fit; `flag` names the option that
+    sets `workers` in the one-line error."""
+    import ray
+
+    if address:
+        check_reachable(address)
+        try:
+            ctx = ray.init(address=address, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            # Ray enables token auth by itself only for address='auto', never for host:port.
+            token = "RAY_AUTH_MODE" in os.environ
+            hint = "" if token else "; a token-auth cluster needs RAY_AUTH_MODE=token"
+            raise ConfigError(f"--address {address}: cannot reach Ray ({first}{hint})") from None
+    else:
+        # The driver (an RLlib algorithm, Tune's loop) mostly waits on its workers: give it a
+        # logical CPU of its own so N one-CPU workers fit on an N-core machine, but never more
+        # than one beyond the cores: more workers than that is an error, not oversubscription.
+        cores = os.cpu_count() or 1
+        need = workers * cpus_per_worker + 1
+        if need > cores + 1:  # say so before Ray starts (and logs)
+            raise ConfigError(
+                f"{flag} {workers} x {cpus_per_worker:g} CPU needs {need - 1:g} CPUs; this "
+                f"machine has {cores} (join a cluster with --address, or use fewer)"
+            )
+        ctx = ray.init(
+            num_cpus=max(cores, min(int(need + 0.999), cores + 1)),
+            include_dashboard=dashboard,
+            dashboard_host=dashboard_host,
+            log_to_driver=False,
+        )
+    total = ray.cluster_resources()
+    cpus, gpus = total.get("CPU", 0), total.get("GPU", 0)
+    want_cpu, want_gpu = workers * cpus_per_worker, workers * gpus_per_worker
+    if want_cpu > cpus or want_gpu > gpus:
+        raise ConfigError(
+            f"{flag} {workers} x ({cpus_per_worker:g} CPU, {gpus_per_worker:g} GPU) needs "
+            f"{want_cpu:g} CPUs and {want_gpu:g} GPUs; the cluster has {cpus:g} CPUs and "
+            f"{gpus:g} GPUs"
+        )
+    url = getattr(ctx, "dashboard_url", None)
+    where = f"; dashboard: http://{url}" if url else ""
+    print(f"[asg] Ray up: {cpus:g} CPUs, {gpus:g} GPUs{where}", flush=True)
+    return {"CPU": cpus, "GPU": gpus}

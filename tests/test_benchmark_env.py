@@ -1,0 +1,107 @@
+"""experiments/benchmark_env.py: interleaved timing, its flags, and a CPU smoke run of the
+device part (the code path a GPU run takes, at toy sizes)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from experiments.benchmark_env import Interleaved, interleaved, main, parse  # noqa: E402
+
+
+def recorder(name: str, seconds: list[float], calls: list[str]):
+    """A fake measurement that logs its name and returns the next of `seconds`."""
+    values = iter(seconds)
+
+    def measure() -> float:
+        calls.append(name)
+        return next(values)
+
+    return measure
+
+
+def test_interleaved_alternates_after_a_warm_up_pair_and_excludes_it():
+    calls: list[str] = []
+    # The warm-up pair (100 s, 1 s) would wreck every statistic if it were counted.
+    a = recorder("a", [100.0, 2.0, 4.0, 6.0], calls)
+    b = recorder("b", [1.0, 1.0, 1.0, 2.0], calls)
+    r = interleaved(a, b, pairs=3, warmup=1)
+    assert calls == ["a", "b"] * 4
+    assert r.ratios == (2.0, 4.0, 3.0)
+    assert r.median_ratio == 3.0
+    assert (r.ratio_lo, r.ratio_hi) == (2.0, 4.0)
+    assert (r.a_median_s, r.b_median_s) == (4.0, 1.0)
+    assert r.pairs == 3 and r.a_seconds == (2.0, 4.0, 6.0) and r.b_seconds == (1.0, 1.0, 2.0)
+
+
+def test_interleaved_median_is_of_per_pair_ratios_not_a_ratio_of_medians():
+    r = Interleaved.from_seconds([1.0, 8.0, 3.0], [1.0, 2.0, 3.0])  # ratios 1, 4, 1
+    assert r.median_ratio == 1.0  # the ratio of the medians would be 3 / 2
+    r = Interleaved.from_seconds([1.0, 8.0, 6.0, 2.0], [1.0, 2.0, 2.0, 1.0])  # 1, 4, 3, 2
+    assert r.median_ratio == 2.5 and (r.ratio_lo, r.ratio_hi) == (1.0, 4.0)
+    assert r.a_median_s == 4.0 and r.b_median_s == 1.5
+    cell = r.cell()
+    assert cell.startswith("2.500x") and "1.000-4.000" in cell
+    assert r.to_json(a="x")["spread"].startswith("min-max")
+
+
+def test_interleaved_rejects_no_pairs():
+    with pytest.raises(ValueError):
+        interleaved(lambda: 1.0, lambda: 1.0, pairs=0)
+    with pytest.raises(ValueError):
+        Interleaved.from_seconds([1.0], [1.0, 2.0])
+
+
+def test_parse_defaults_and_one_line_errors(capsys):
+    args = parse([])
+    assert args.pairs == 5 and args.parts == ["overhead", "proxy", "scaling"]
+    assert args.models == ["resnet50", "resnet101"] and args.gpu_runners == [1, 2, 4]
+    assert (args.image_size, args.batch_size, args.device, args.compile) == (224, 32, "auto", False)
+    assert parse(["--gpu-runners", ""]).gpu_runners == []
+    for bad in (
+        ["--pairs", "0"],
+        ["--parts", "overhead,nope"],
+        ["--models", "resnet18"],
+        ["--gpu-runners", "1,x"],
+        ["--device", "tpu"],
+    ):
+        with pytest.raises(SystemExit) as exc:
+            parse(bad)
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1, (bad, err)
+    with pytest.raises(SystemExit):
+        parse(["--pairs", "0"])
+    assert "--pairs must be >= 1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_device_part_smoke_on_the_cpu(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    argv = [
+        "--parts", "device", "--device", "cpu", "--models", "resnet50", "--image-size", "32",
+        "--batch-size", "4", "--iters", "2", "--pairs", "2", "--tree-images-per-class", "2",
+        "--gpu-runners", "", "--output", str(out),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    report = json.loads(out.read_text())
+    assert report["device_name"] == "CPU only" and report["pairs"] == 2
+    d = report["device_throughput"]
+    assert d["device"] == "CPU only" and d["device_type"] == "cpu"
+    (m,) = d["models"]
+    assert m["model"] == "resnet50" and m["gpu_runners"] == []
+    for key in ("env_vs_plain", "plain_vs_best"):
+        r = m[key]
+        assert r["pairs"] == 2 and len(r["ratios"]) == 2
+        assert r["ratio_lo"] <= r["median_ratio"] <= r["ratio_hi"]
+        assert r["a_median_s"] > 0 and r["b_median_s"] > 0 and r["spread"]
+    for loop in m["loops"].values():
+        assert loop["images_per_measurement"] == 8  # 2 iterations of 4 images
+        assert loop["images_per_s"] > 0 and loop["peak_memory_gib"] is None  # n/a on the CPU
+    printed = capsys.readouterr().out
+    assert "CPU only" in printed and "| resnet50 | env SGD windows |" in printed

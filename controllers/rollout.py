@@ -5,28 +5,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from controllers.baselines import Policy
+from envs.summary import RunSummary
 from envs.syn_to_real import SynToRealEnv
-
-
-@dataclass
-class EpisodeResult:
-    method: str
-    seed: int
-    test_acc: float
-    """Real-target mean per-class accuracy at the end of the run (reporting only)."""
-    test_overall_acc: float
-    proxy_acc: float
-    """Final proxy-validation mean per-class accuracy."""
-    initial_proxy_acc: float
-    episode_return: float
-    diverged: bool
-    wall_s: float
-    multipliers: list[dict[str, float]] = field(default_factory=list)
-    """The per-group multipliers applied at each window: the policy's behaviour."""
 
 
 @dataclass
@@ -55,7 +39,8 @@ def run_episode(
     method: str,
     on_window: WindowCallback | None = None,
     resume: Resume | None = None,
-) -> EpisodeResult:
+    kind: str = "baseline",
+) -> RunSummary:
     """One full fine-tuning run from the pretrained weights, with `policy` picking the rates.
 
     `on_window(window, info, reward, episode_return, done)` runs after every window (Tune
@@ -73,24 +58,32 @@ def run_episode(
         if resume.policy_state is not None:
             policy.set_state(resume.policy_state)  # type: ignore[attr-defined]
         initial, window, total = env.initial_proxy_acc, resume.window, resume.episode_return
-    done, info, schedule = False, {}, []
+    done, info, schedule, seconds, guidance = False, {}, [], [], []
     while not done:
         obs, reward, terminated, truncated, info = env.step(policy.act(obs))
         total += reward
         window += 1
         done = terminated or truncated
         schedule.append(info["multipliers"])
+        seconds += [info["window_seconds"]] if "window_seconds" in info else []
+        guidance += [info["teacher_seconds"]] if "teacher_seconds" in info else []
         if on_window is not None:
             on_window(window, info, reward, total, done)
-    return EpisodeResult(
+    return RunSummary.from_end(
+        info,
         method=method,
+        kind=kind,
         seed=seed,
-        test_acc=info.get("test_acc", math.nan),
-        test_overall_acc=info.get("test_overall_acc", math.nan),
         proxy_acc=info["proxy_acc"],
         initial_proxy_acc=initial,
         episode_return=total,
         diverged=bool(info["diverged"]),
         wall_s=time.perf_counter() - t0,
+        window_s=_mean(seconds),
+        guidance_pass_s=_mean(guidance),
         multipliers=schedule,
     )
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else math.nan

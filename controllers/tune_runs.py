@@ -21,6 +21,7 @@ from ray.tune.schedulers import PopulationBasedTraining
 from controllers.spec import ControllerSpec
 from controllers.tune_trainable import controller_trainable
 from envs.actions import LEVELS
+from envs.summary import SCALAR_END_KEYS, RunSummary
 from trainables.config import FinetuneConfig
 from trainables.errors import ConfigError, DataError
 from trainables.models import MODEL_GROUPS
@@ -263,47 +264,45 @@ def keep_newest_checkpoint(trial_dir: Path) -> None:
 
 
 def collect(grid: tune.ResultGrid) -> list[dict[str, Any]]:
-    """Finished trials as plain dicts: final accuracies and the per-window multipliers."""
+    """Finished trials as `RunSummary.to_dict()`: final accuracies and the per-window
+    multipliers; unfinished or failed trials are named and left out."""
     runs = []
     for result in grid:
         if result.error or not result.metrics or not result.metrics.get("done"):
             why = input_error_of(result.error) or ("failed" if result.error else "unfinished")
             print(f"[asg] trial left out ({why}): {result.path}", flush=True)
             continue
-        m, conf = result.metrics, result.config
-        df = result.metrics_dataframe
-        cols = [c for c in df.columns if c.startswith("multiplier/")]
-        schedule = [{c.split("/", 1)[1]: float(row[c]) for c in cols} for _, row in df.iterrows()]
-        spec = ControllerSpec.from_config(conf["controller"])
-        # A PBT member that exploits takes the donor's whole config, its seed included; the
-        # member keeps the seed it started with (its first result's), so pairing holds.
-        seed = int(df["seed"].iloc[0]) if "seed" in df.columns else int(conf["seed"])
-
-        def by_split(prefix: str, m: dict[str, Any] = m) -> dict[str, float]:
-            return {k.split("/", 1)[1]: float(v) for k, v in m.items() if k.startswith(prefix)}
-
-        runs.append(
-            {
-                "method": spec.method,
-                "kind": spec.kind,
-                "seed": seed,
-                "test_acc": float(m.get("test_acc", math.nan)),
-                "test_overall_acc": float(m.get("test_overall_acc", math.nan)),
-                "proxy_acc": float(m["proxy_acc"]),
-                "episode_return": float(m["episode_return"]),
-                "diverged": bool(m["diverged"]),
-                "wall_s": float(m.get("time_total_s", math.nan)),
-                "imagenet_top1": float(m.get("imagenet_top1", math.nan)),
-                "imagenet_top5": float(m.get("imagenet_top5", math.nan)),
-                "imagenet_kl": float(m.get("imagenet_kl", math.nan)),
-                "test_feature_energy": float(m.get("test_feature_energy", math.nan)),
-                "window_s": float(df["window_seconds"].mean()),
-                "guidance_pass_s": float(df["teacher_seconds"].mean())
-                if "teacher_seconds" in df.columns
-                else math.nan,
-                "proxy_accs": by_split("proxy_acc/"),
-                "proxy_nlls": by_split("proxy_nll/"),
-                "multipliers": schedule,
-            }
-        )
+        runs.append(summary_of(result).to_dict())
     return runs
+
+
+def summary_of(result: tune.Result) -> RunSummary:
+    """The `RunSummary` of one finished trial, from its last result and its history."""
+    m, df = result.metrics, result.metrics_dataframe
+    spec = ControllerSpec.from_config(result.config["controller"])
+    cols = [c for c in df.columns if c.startswith("multiplier/")]
+    schedule = [{c.split("/", 1)[1]: float(row[c]) for c in cols} for _, row in df.iterrows()]
+    # A PBT member that exploits takes the donor's whole config, its seed included; the
+    # member keeps the seed it started with (its first result's), so pairing holds.
+    seed = int(df["seed"].iloc[0]) if "seed" in df.columns else int(result.config["seed"])
+
+    def by_split(prefix: str) -> dict[str, float]:
+        return {k.split("/", 1)[1]: float(v) for k, v in m.items() if k.startswith(prefix)}
+
+    def column_mean(name: str) -> float:
+        return float(df[name].mean()) if name in df.columns else math.nan
+
+    return RunSummary.from_end(
+        {k: float(m[k]) for k in SCALAR_END_KEYS if k in m}
+        | {"proxy_accs": by_split("proxy_acc/"), "proxy_nlls": by_split("proxy_nll/")},
+        method=spec.method,
+        kind=spec.kind,
+        seed=seed,
+        proxy_acc=float(m["proxy_acc"]),
+        episode_return=float(m["episode_return"]),
+        diverged=bool(m["diverged"]),
+        wall_s=float(m.get("time_total_s", math.nan)),
+        window_s=column_mean("window_seconds"),
+        guidance_pass_s=column_mean("teacher_seconds"),
+        multipliers=schedule,
+    )

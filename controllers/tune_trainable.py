@@ -20,20 +20,14 @@ from controllers.baselines import FixedPolicy, Policy, RandomPolicy
 from controllers.rollout import Resume, policy_state, run_episode
 from controllers.saved_policy import RLModulePolicy
 from controllers.spec import ControllerSpec
+from envs.summary import SCALAR_END_KEYS
 from envs.syn_to_real import SynToRealEnv
 from trainables.config import FinetuneConfig
 
 STATE_FILE = "controller_run.pt"
-FINAL_KEYS = (
-    "test_acc",
-    "test_overall_acc",
-    "imagenet_top1",
-    "imagenet_top5",
-    "imagenet_kl",
-    "test_feature_energy",
-    "score_gain",
-)
-"""What the env's last `info` reports at a run's end, copied into the trial's last result."""
+FINAL_KEYS = (*SCALAR_END_KEYS, "score_gain")
+"""What the env's last `info` reports (an `EndOfRun`, less its per-split dicts, which go out
+flattened as proxy_acc/<split> and proxy_nll/<split>), copied into the trial's last result."""
 
 
 def make_policy(
@@ -125,4 +119,4 @@ def controller_trainable(config: dict[str, Any]) -> None:
             save_run_state(Path(d), state)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
 
-    run_episode(env, policy, seed, spec.method, report, resume)
+    run_episode(env, policy, seed, spec.method, report, resume, kind=spec.kind)

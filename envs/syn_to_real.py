@@ -39,6 +39,7 @@ import gymnasium as gym
 import numpy as np
 
 from envs import actions
+from envs.summary import EndOfRun
 from envs.spaces import LOSS_CAP, OBS_FIELDS, observation_space
 from trainables import config as config_lib
 from trainables.config import FinetuneConfig
@@ -182,26 +183,29 @@ class SynToRealEnv(gym.Env):
         return self._last_obs, float(reward), terminated, False, info
 
     def _final_report(self, chosen: Accuracy | None) -> dict[str, Any]:
-        """Real-target accuracy, every proxy split and ImageNet retention: for judging methods,
-        proxies and guidance. None of it feeds the reward."""
+        """Real-target accuracy, every proxy split, ImageNet retention and feature energy (an
+        `EndOfRun`): for judging methods, proxies and guidance. None of it feeds the reward."""
         test = self.run.evaluate("test")
         reward_proxy = self.cfg.reward_proxy
         proxies = {
             n: chosen if (n == reward_proxy and chosen) else self.run.evaluate(f"proxy/{n}")
             for n in self.run.proxy_names
         }
-        info: dict[str, Any] = {
-            "test_acc": test.mean_class,
-            "test_overall_acc": test.overall,
-            "proxy_accs": {n: a.mean_class for n, a in proxies.items()},
-            "proxy_nlls": {n: a.nll for n, a in proxies.items()},
-            "test_feature_energy": self.run.feature_energy("test"),
-        }
         kept = self.run.retention()
-        if kept is not None:
-            info |= {
-                "imagenet_top1": kept.top1_agreement,
-                "imagenet_top5": kept.top5_overlap,
-                "imagenet_kl": kept.kl,
-            }
-        return info
+        end = EndOfRun(
+            test_acc=test.mean_class,
+            test_overall_acc=test.overall,
+            proxy_accs={n: a.mean_class for n, a in proxies.items()},
+            proxy_nlls={n: a.nll for n, a in proxies.items()},
+            test_feature_energy=self.run.feature_energy("test"),
+            **(
+                {}
+                if kept is None
+                else {
+                    "imagenet_top1": kept.top1_agreement,
+                    "imagenet_top5": kept.top5_overlap,
+                    "imagenet_kl": kept.kl,
+                }
+            ),
+        )
+        return end.to_info()

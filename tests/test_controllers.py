@@ -119,13 +119,20 @@ def test_saved_policy_folder_is_checked_before_loading(tmp_path):
         load_module(folder)
 
 
-def test_run_episode_records_the_schedule(tiny_env):
+def test_run_episode_returns_one_run_summary_with_the_schedule(tiny_env):
+    """The same `RunSummary` shape that Tune trials are collected into and reports read."""
+    from envs.summary import END_OF_RUN_KEYS, RunSummary
+
     env = tiny_env.unwrapped
     result = run_episode(env, _fixed("hand_tuned", len(env.group_names)), 0, "hand_tuned")
+    assert isinstance(result, RunSummary) and result.kind == "baseline" and result.seed == 0
     assert len(result.multipliers) == env.cfg.windows
     assert result.multipliers[0]["head"] == 1.0 and result.multipliers[0]["stem"] == 0.1
-    assert 0.0 <= result.test_acc <= 1.0
-    assert result.episode_return == pytest.approx(result.proxy_acc - result.initial_proxy_acc)
+    as_dict = result.to_dict()
+    assert RunSummary(**as_dict) == result  # what results files hold reads back unchanged
+    assert all(not isinstance(as_dict[k], float) or as_dict[k] == as_dict[k]  # no NaN left
+               for k in END_OF_RUN_KEYS)  # fmt: skip
+    assert set(result.proxy_accs) == set(env.run.proxy_names)
 
 
 def test_interrupted_run_resumes_from_a_weights_only_checkpoint(tmp_path):

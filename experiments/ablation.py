@@ -148,13 +148,6 @@ def main(argv: list[str] | None = None) -> int:
     from controllers.cluster import start_ray
     from controllers.spec import learned
     from controllers.tune_runs import TrialResources, run_controllers, run_pbt
-    from experiments.report import (
-        learned_verdict,
-        markdown_table,
-        proxy_correlations,
-        summarise,
-        write_json,
-    )
 
     out = Path(args.output_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -183,6 +176,34 @@ def main(argv: list[str] | None = None) -> int:
         )
     order = {r: i for i, r in enumerate(rows)}
     runs.sort(key=lambda r: (order.get(r["method"], 99), r["seed"]))
+    command = " ".join(["python experiments/ablation.py", *(argv if argv else sys.argv[1:])])
+    table = write_ablation_results(out, command, preset, cfg, args.seeds, rows, runs, t0)
+    print("\n" + table)
+    wall = time.perf_counter() - t0
+    print(f"[asg] ablation done in {wall / 60:.1f} min; results in {out}", flush=True)
+    return 0
+
+
+def write_ablation_results(
+    out: Path,
+    command: str,
+    preset: str,
+    cfg: FinetuneConfig,
+    seeds: int,
+    rows: list[str],
+    runs: list[dict[str, Any]],
+    t0: float,
+) -> str:
+    """ablation.md / .json / .csv / .png: the paired table, KL on/off, the guidance comparison
+    and how each proxy tracks real accuracy. Returns the markdown table and the correlations."""
+    from experiments.report import (
+        learned_verdict,
+        markdown_table,
+        proxy_correlations,
+        summarise,
+        write_results,
+    )
+
     table_rows, reference = summarise(runs)
     table = markdown_table(table_rows, reference)
     correlations = proxy_correlations([r for r in runs if r["kind"] != "reference"])
@@ -190,19 +211,30 @@ def main(argv: list[str] | None = None) -> int:
     corr_md += "".join(
         f"| {c['proxy']} | {c['runs']} | {c['spearman_vs_real']:+.2f} |\n" for c in correlations
     )
-    kl_md = guidance_comparison(runs, rows)
-    guidance_md = guidance_table(runs, rows)
-    command = " ".join(["python experiments/ablation.py", *(argv if argv else sys.argv[1:])])
     wall = time.perf_counter() - t0
-
     with open(out / "ablation.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(table_rows[0]))
         w.writeheader()
         w.writerows(table_rows)
-    write_json(
-        out / "ablation.json",
+    write_results(
+        out,
+        "ablation",
+        f"Ablation ({preset} preset, {seeds} seeds)",
+        command,
+        f"Protocol: {protocol(cfg)}.\n\n"
+        f"Real-target mean per-class accuracy (mean ± std over seeds). Every row ran on the "
+        f"same seeds; the paired column is the mean per-seed difference to the best baseline "
+        f"row ({reference}), with its 95% t-interval. The '{cfg.reward_proxy}' proxy split is the "
+        f"only validation any method saw. ImageNet columns compare the ImageNet head with the "
+        f"frozen pretrained model on scikit-image's sample photos: top-5 overlap and "
+        f"KL(pretrained || model).\n\n{table}\n{learned_verdict(table_rows, reference)}\n"
+        f"## Proxy guidance: KL on vs off, paired\n\n{guidance_comparison(runs, rows)}\n"
+        f"{guidance_table(runs, rows)}"
+        f"## How well each proxy tracks real accuracy\n\n"
+        f"Every run is scored on every proxy split at its end; rank correlation across the "
+        f"baseline and learned runs above (references left out).\n\n{corr_md}\n"
+        f"Wall time: {wall / 60:.1f} min.\n",
         {
-            "command": command,
             "protocol": protocol(cfg),
             "finetune_config": dataclasses.asdict(cfg),
             "rows": {r: ROWS[r].as_config() for r in rows if r in ROWS},
@@ -212,25 +244,8 @@ def main(argv: list[str] | None = None) -> int:
             "wall_s": wall,
         },
     )
-    (out / "ablation.md").write_text(
-        f"# Ablation ({preset} preset, {args.seeds} seeds)\n\nCommand: `{command}`\n\n"
-        f"Real-target mean per-class accuracy (mean ± std over seeds). Every row ran on the "
-        f"same seeds; the paired column is the mean per-seed difference to the best baseline "
-        f"row ({reference}), with its 95% t-interval. The '{cfg.reward_proxy}' proxy split is the "
-        f"only validation any method saw. ImageNet columns compare the ImageNet head with the "
-        f"frozen pretrained model on scikit-image's sample photos: top-5 overlap and "
-        f"KL(pretrained || model).\n\n{table}\n{learned_verdict(table_rows, reference)}\n"
-        f"## Proxy guidance: KL on vs off, paired\n\n{kl_md}\n"
-        f"{guidance_md}"
-        f"## How well each proxy tracks real accuracy\n\n"
-        f"Every run is scored on every proxy split at its end; rank correlation across the "
-        f"baseline and learned runs above (references left out).\n\n{corr_md}\n"
-        f"Wall time: {wall / 60:.1f} min.\n"
-    )
     _bar_chart(table_rows, out / "ablation.png")
-    print("\n" + table + "\n" + corr_md)
-    print(f"[asg] ablation done in {wall / 60:.1f} min; results in {out}", flush=True)
-    return 0
+    return table + "\n" + corr_md
 
 
 def guidance_comparison(runs: list[dict[str, Any]], rows: list[str]) -> str:

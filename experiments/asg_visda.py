@@ -287,11 +287,92 @@ def parse(argv: list[str] | None) -> tuple[str, FinetuneConfig, PipelineConfig]:
     return preset, config_from_args(args), pipeline_from_args(args)
 
 
+def trained_policy(
+    pipe: PipelineConfig, cfg: FinetuneConfig, out: Path, command: str, preset: str
+) -> Path:
+    """The policy to deploy: --policy-checkpoint, or one meta-trained now and exported to
+    <out>/policy (an interrupt writes what is known and re-raises)."""
+    from controllers.saved_policy import export_policy
+    from trainables.models import MODEL_GROUPS
+
+    if pipe.policy_checkpoint:
+        checkpoint = Path(pipe.policy_checkpoint).resolve()
+        print(f"[asg] deploying policy from {checkpoint}", flush=True)
+        return checkpoint
+    print(
+        f"[asg] 1/3 meta-training {pipe.algo} on {pipe.meta_episodes} fine-tuning runs "
+        f"({cfg.windows} windows x {pipe.meta_iters_per_window or cfg.iters_per_window} SGD "
+        f"iterations each; evaluation runs use {cfg.iters_per_window})",
+        flush=True,
+    )
+    storage = out / "tune"
+    try:
+        rllib_checkpoint = meta_train(pipe, cfg, storage)
+    except KeyboardInterrupt as stop:
+        _write_interrupted(out, command, preset, f"meta-training: {stop}", storage)
+        raise
+    checkpoint = export_policy(rllib_checkpoint, out / "policy", MODEL_GROUPS[cfg.model])
+    print(f"[asg] policy saved to {checkpoint} (deploy with --policy-checkpoint)", flush=True)
+    return checkpoint
+
+
+def write_pipeline_results(
+    out: Path,
+    command: str,
+    preset: str,
+    cfg: FinetuneConfig,
+    pipe: PipelineConfig,
+    checkpoint: Path,
+    runs: list[dict[str, Any]],
+    complete: bool,
+    meta_s: float,
+    t0: float,
+) -> str:
+    """results.json, results.md and policy_schedule.png; returns the markdown table."""
+    from experiments.report import (
+        learned_verdict,
+        markdown_table,
+        plot_schedules,
+        summarise,
+        write_results,
+    )
+
+    rows, reference = summarise(runs)
+    table = markdown_table(rows, reference)
+    learned = [r["multipliers"] for r in runs if r["kind"] == "learned"]
+    title = f"learned {pipe.algo} policy: per-group lr multiplier per window"
+    plot_schedules(learned, out / "policy_schedule.png", title)
+    wall = time.perf_counter() - t0
+    write_results(
+        out,
+        "results",
+        f"ASG results ({preset} preset)",
+        command,
+        f"Protocol: {protocol(cfg)}.\n\n"
+        f"Real-target mean per-class accuracy at the end of each fine-tuning run; the reward "
+        f"only ever saw the '{cfg.reward_proxy}' proxy-validation split.\n\n{table}\n"
+        f"{learned_verdict(rows, reference)}\n"
+        f"Wall time: {wall / 60:.1f} min (meta-training {meta_s / 60:.1f} min).\n",
+        {
+            "preset": preset,
+            "protocol": protocol(cfg),
+            "finetune_config": dataclasses.asdict(cfg),
+            "pipeline_config": dataclasses.asdict(pipe),
+            "policy_checkpoint": str(checkpoint),
+            "table": rows,
+            "runs": runs,
+            "wall_s": {"meta_train": meta_s, "total": wall},
+            "complete": complete,
+        },
+    )
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     preset, cfg, pipe = parse(argv)
 
     from controllers.algorithms import action_encoding_for
-    from controllers.saved_policy import check_deployable, export_policy
+    from controllers.saved_policy import check_deployable
     from trainables.models import MODEL_GROUPS
     from trainables.preflight import check_inputs
 
@@ -310,23 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     start_ray(pipe)
     out.mkdir(parents=True, exist_ok=True)
 
-    if pipe.policy_checkpoint:
-        checkpoint = Path(pipe.policy_checkpoint).resolve()
-        print(f"[asg] deploying policy from {checkpoint}", flush=True)
-    else:
-        print(
-            f"[asg] 1/3 meta-training {pipe.algo} on {pipe.meta_episodes} fine-tuning runs "
-            f"({cfg.windows} windows x {pipe.meta_iters_per_window or cfg.iters_per_window} SGD "
-            f"iterations each; evaluation runs use {cfg.iters_per_window})",
-            flush=True,
-        )
-        try:
-            rllib_checkpoint = meta_train(pipe, cfg, storage)
-        except KeyboardInterrupt as stop:
-            _write_interrupted(out, command, preset, f"meta-training: {stop}", storage)
-            raise
-        checkpoint = export_policy(rllib_checkpoint, out / "policy", MODEL_GROUPS[cfg.model])
-        print(f"[asg] policy saved to {checkpoint} (deploy with --policy-checkpoint)", flush=True)
+    checkpoint = trained_policy(pipe, cfg, out, command, preset)
     meta_s = time.perf_counter() - t0
 
     print(
@@ -338,46 +403,9 @@ def main(argv: list[str] | None = None) -> int:
     expected = pipe.seeds * (1 + len([b for b in pipe.baselines.split(",") if b]))
     complete = len(runs) == expected
 
-    from experiments.report import (
-        learned_verdict,
-        markdown_table,
-        plot_schedules,
-        summarise,
-        write_json,
-    )
-
     print("[asg] 3/3 writing results", flush=True)
-    rows, reference = summarise(runs)
-    table = markdown_table(rows, reference)
-    learned = [r["multipliers"] for r in runs if r["kind"] == "learned"]
-    plot_schedules(
-        learned,
-        out / "policy_schedule.png",
-        f"learned {pipe.algo} policy: per-group lr multiplier per window",
-    )
-    wall = time.perf_counter() - t0
-    write_json(
-        out / "results.json",
-        {
-            "command": command,
-            "preset": preset,
-            "protocol": protocol(cfg),
-            "finetune_config": dataclasses.asdict(cfg),
-            "pipeline_config": dataclasses.asdict(pipe),
-            "policy_checkpoint": str(checkpoint),
-            "table": rows,
-            "runs": runs,
-            "wall_s": {"meta_train": meta_s, "total": wall},
-            "complete": complete,
-        },
-    )
-    (out / "results.md").write_text(
-        f"# ASG results ({preset} preset)\n\nCommand: `{command}`\n\n"
-        f"Protocol: {protocol(cfg)}.\n\n"
-        f"Real-target mean per-class accuracy at the end of each fine-tuning run; the reward "
-        f"only ever saw the '{cfg.reward_proxy}' proxy-validation split.\n\n{table}\n"
-        f"{learned_verdict(rows, reference)}\n"
-        f"Wall time: {wall / 60:.1f} min (meta-training {meta_s / 60:.1f} min).\n"
+    table = write_pipeline_results(
+        out, command, preset, cfg, pipe, checkpoint, runs, complete, meta_s, t0
     )
     print("\n" + table)
     if not complete:
@@ -387,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         return 130
-    print(f"[asg] done in {wall / 60:.1f} min; results in {out}", flush=True)
+    print(f"[asg] done in {(time.perf_counter() - t0) / 60:.1f} min; results in {out}", flush=True)
     return 0
 
 

@@ -141,6 +141,15 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
     path.write_text(json.dumps(payload, indent=2, default=_jsonable) + "\n")
 
 
+def write_results(
+    out: Path, stem: str, title: str, command: str, body_md: str, payload: dict[str, Any]
+) -> None:
+    """`<stem>.json` (`payload`, with the command first) and `<stem>.md` (the title, the command
+    that reproduces it, and `body_md`) in `out`: every results file has this shape."""
+    write_json(out / f"{stem}.json", {"command": command, **payload})
+    (out / f"{stem}.md").write_text(f"# {title}\n\nCommand: `{command}`\n\n{body_md}")
+
+
 def plot_schedules(schedules: Sequence[Sequence[dict[str, float]]], path: Path, title: str) -> None:
     """Per-group multiplier at each window: one panel per group, one line per run."""
     import matplotlib

@@ -106,3 +106,34 @@ def test_guidance_table_pairs_each_guidance_with_none_and_prices_it_against_kl()
     assert lines["| CSG, A-pool"].endswith("| 4.50 | 3.00x |")
     assert "(reference)" in lines["| none"]
     assert guidance_table(runs, ["hand_tuned", "hand_tuned + CSG"]) == ""  # no 'none' row
+
+
+def test_ablation_results_files_from_run_summaries(tmp_path):
+    """The whole results writer on RunSummary-shaped runs: every file, every section."""
+    import json
+
+    from envs.summary import RunSummary
+    from experiments.ablation import write_ablation_results
+    from trainables.config import preset
+
+    rows = ["hand_tuned (no KL)", "hand_tuned", "hand_tuned + CSG", "random"]
+    runs = [
+        RunSummary(
+            method=m, kind="baseline", seed=s, proxy_acc=0.8, episode_return=0.1,
+            diverged=False, wall_s=10.0, test_acc=0.5 + 0.05 * i + s / 100,
+            proxy_accs={"synthetic": 0.8 + i / 50, "heldout_fonts": 0.7 + i / 50},
+            imagenet_kl=0.5, imagenet_top5=0.4, test_feature_energy=1.2, window_s=1.0 + i,
+            multipliers=[{"head": 1.0}],
+        ).to_dict()
+        for i, m in enumerate(rows)
+        for s in range(3)
+    ]  # fmt: skip
+    write_ablation_results(tmp_path, "CMD", "tiny", preset("tiny"), 3, rows, runs, t0=0.0)
+    md = (tmp_path / "ablation.md").read_text()
+    assert md.startswith("# Ablation (tiny preset, 3 seeds)\n\nCommand: `CMD`")
+    assert "## Proxy guidance: KL on vs off" in md and "## Guidance: none vs KL vs CSG" in md
+    assert "| hand_tuned + CSG |" in md and "## How well each proxy tracks" in md
+    payload = json.loads((tmp_path / "ablation.json").read_text())
+    assert payload["command"] == "CMD" and payload["reference"] == "random"
+    assert len(payload["runs"]) == 12 and (tmp_path / "ablation.png").stat().st_size > 0
+    assert (tmp_path / "ablation.csv").read_text().count("\n") == 5

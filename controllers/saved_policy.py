@@ -26,6 +26,12 @@ from typing import Any
 import numpy as np
 import torch
 from gymnasium import spaces
+from ray.rllib.core import (
+    COMPONENT_LEARNER,
+    COMPONENT_LEARNER_GROUP,
+    COMPONENT_RL_MODULE,
+    DEFAULT_MODULE_ID,
+)
 
 from controllers.algorithms import ACTION_ENCODING
 from envs.spaces import group_spaces, num_groups_of
@@ -34,7 +40,10 @@ from trainables.errors import ConfigError, load_failure
 POLICY_FILE = "policy.json"
 STATE_FILE = "module_state.pt"
 FORMAT_VERSION = 1
-RLLIB_MODULE_SUBDIR = Path("learner_group") / "learner" / "rl_module" / "default_policy"
+RLLIB_MODULE_SUBDIR = (
+    Path(COMPONENT_LEARNER_GROUP) / COMPONENT_LEARNER / COMPONENT_RL_MODULE / DEFAULT_MODULE_ID
+)
+"""Where an Algorithm checkpoint keeps its (single-agent) RLModule, from RLlib's constants."""
 
 
 def _flag(path: str | Path) -> str:
@@ -50,9 +59,9 @@ def _rllib_module_dir(checkpoint: Path) -> Path | None:
 
 
 def _default_module_spec(algo: str):
-    from ray.rllib.algorithms.registry import ALGORITHMS
+    from ray.tune.registry import get_trainable_cls
 
-    return ALGORITHMS[algo]()[1].get_default_rl_module_spec()
+    return get_trainable_cls(algo).get_default_config().get_default_rl_module_spec()
 
 
 def save_policy(module, out_dir: str | Path, groups: Sequence[str], **extra: Any) -> Path:

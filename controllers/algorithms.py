@@ -44,8 +44,13 @@ UNSUPPORTED = {
 
 def make_env(env_config: dict[str, Any]) -> gym.Env:
     """RLlib env creator: SynToRealEnv keyword arguments, plus `input_error_file` (report input
-    errors there, see `envs.input_errors`) and `crash_once_file` (tests: wrap in `CrashOnce`)."""
+    errors there, see `envs.input_errors`), `crash_once_file` (tests: wrap in `CrashOnce`) and
+    `standin` (tests: `envs.standin.BestRateEnv`, whose best action is known)."""
     kwargs = dict(env_config)
+    if kwargs.pop("standin", False):
+        from envs.standin import BestRateEnv
+
+        return BestRateEnv(**kwargs)
     marker = kwargs.pop("crash_once_file", None)
     error_file = kwargs.pop("input_error_file", None)
     env = make_reporting_env(kwargs, error_file) if error_file else SynToRealEnv(**kwargs)

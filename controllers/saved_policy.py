@@ -203,7 +203,17 @@ class RLModulePolicy:
                 f"{_flag(checkpoint)}: the policy is for layer groups {theirs}, but this env has "
                 f"({', '.join(groups)}) with {action_encoding} actions (another --model?)"
             )
-        self.module = load_module(checkpoint, meta)
+        self._use(load_module(checkpoint, meta), action_encoding, greedy)
+
+    @classmethod
+    def from_module(cls, module, action_encoding: str, greedy: bool = False) -> RLModulePolicy:
+        """A policy acting with a live RLModule (e.g. `algo.get_module()` during training)."""
+        policy = cls.__new__(cls)
+        policy._use(module, action_encoding, greedy)
+        return policy
+
+    def _use(self, module, action_encoding: str, greedy: bool) -> None:
+        self.module = module
         self.module.eval()
         self.action_space = self.module.action_space
         self.action_encoding = action_encoding

@@ -39,8 +39,8 @@ import gymnasium as gym
 import numpy as np
 
 from envs import actions
-from envs.summary import EndOfRun
 from envs.spaces import LOSS_CAP, OBS_FIELDS, observation_space
+from envs.summary import EndOfRun
 from trainables import config as config_lib
 from trainables.config import FinetuneConfig
 from trainables.finetune import FinetuneRun

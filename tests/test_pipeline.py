@@ -38,7 +38,7 @@ def tiny_pipeline(tmp_path_factory):
         "--seeds",
         "2",
         "--baselines",
-        "hand_tuned,random,pbt",
+        "hand_tuned,pbt",
         "--output-dir",
         str(out),
         env={**os.environ, "ASG_TEST_API_TOKEN": SECRET},
@@ -63,7 +63,7 @@ def test_pipeline_writes_results(tiny_pipeline):
     out, proc = tiny_pipeline
     results = json.loads((out / "results.json").read_text())
     methods = {r["method"] for r in results["table"]}
-    assert methods == {"learned (PPO)", "hand_tuned", "random", "pbt"}
+    assert methods == {"learned (PPO)", "hand_tuned", "pbt"}
     for run_ in results["runs"]:
         assert 0.0 <= run_["test_acc"] <= 1.0
         assert len(run_["multipliers"]) >= 1
@@ -85,8 +85,7 @@ def test_every_method_runs_on_the_same_seeds_and_is_compared_pairwise(tiny_pipel
     assert len(set(map(tuple, seeds.values()))) == 1, seeds  # PBT members included
     assert len(seeds["pbt"]) == len(set(seeds["pbt"])) == 2  # distinct fixed seeds
     kinds = {r["method"]: r["kind"] for r in results["table"]}
-    assert kinds == {"learned (PPO)": "learned", "hand_tuned": "baseline", "random": "baseline",
-                     "pbt": "baseline"}  # fmt: skip
+    assert kinds == {"learned (PPO)": "learned", "hand_tuned": "baseline", "pbt": "baseline"}
     learned = next(r for r in results["table"] if r["kind"] == "learned")
     assert learned["pairs"] == 2 and learned["vs_reference_ci95"] >= 0
 

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.slow
 
 GROUPS, WINDOWS, TARGET = 3, 4, 0.3
 BUDGET = 60  # training iterations of 16 episodes (64 windows) each, at most
+SHORT_BUDGET = 20  # for the algorithms known not to learn it: enough to show no progress
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -43,7 +44,7 @@ def greedy_error(algo, name: str) -> float:
 NOT_LEARNING = pytest.mark.xfail(
     strict=True,  # the day it learns, this fails and the README's finding must change
     reason="an open finding: with the project's config it does not find the best rate of the "
-    "stand-in within the budget (README, 'Which algorithms learn')",
+    "stand-in (60 iterations measured once; 20 here), see the README",
 )
 
 
@@ -57,7 +58,9 @@ NOT_LEARNING = pytest.mark.xfail(
         pytest.param("SAC", marks=NOT_LEARNING),
     ],
 )
-def test_algorithm_finds_the_best_rate_on_the_stand_in(name):
+def test_algorithm_finds_the_best_rate_on_the_stand_in(name, request):
+    known_not_to = request.node.get_closest_marker("xfail") is not None
+    budget = SHORT_BUDGET if known_not_to else BUDGET
     config = build_algo_config(
         name,
         {"standin": True, "num_groups": GROUPS, "windows": WINDOWS, "target": TARGET},
@@ -68,7 +71,7 @@ def test_algorithm_finds_the_best_rate_on_the_stand_in(name):
     algo = config.build_algo()
     try:
         untrained = greedy_error(algo, name)
-        for iteration in range(1, BUDGET + 1):  # noqa: B007 (reported below)
+        for iteration in range(1, budget + 1):  # noqa: B007 (reported below)
             algo.train()
             trained = greedy_error(algo, name)
             if trained <= 0.05:
@@ -77,4 +80,4 @@ def test_algorithm_finds_the_best_rate_on_the_stand_in(name):
         algo.stop()
     print(f"{name}: greedy error {untrained:.3f} -> {trained:.3f} in {iteration} iterations")
     assert untrained > 0.05, "the untrained policy is already near the best action"
-    assert trained <= 0.05, f"{name} did not find the best rate in {BUDGET} iterations"
+    assert trained <= 0.05, f"{name} did not find the best rate in {budget} iterations"

@@ -237,22 +237,30 @@ class PlainLoop:
             x, y = next(self.batches)
             x, y = p.inputs(x, self.device), y.to(self.device, non_blocking=True)
             with p.autocast():
-                out = model(x)
-                loss = F.cross_entropy(out.task_logits.float(), y)
-                if teacher is not None:
-                    with torch.no_grad():
-                        t = teacher(x).imagenet_logits.float()
-                    loss = loss + w * F.kl_div(
-                        out.imagenet_logits.float().log_softmax(1),
-                        t.log_softmax(1),
-                        reduction="batchmean",
-                        log_target=True,
-                    )
+                loss = task_and_kl_loss(model, teacher, x, y, w)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
             images += len(y)
         return images
+
+
+def task_and_kl_loss(model, teacher, x: torch.Tensor, y: torch.Tensor, weight: float):
+    """Cross-entropy on the task head, plus `weight` x KL(teacher || model) on the ImageNet head
+    when there is a teacher: the env's loss, written out plainly."""
+    out = model(x)
+    loss = F.cross_entropy(out.task_logits.float(), y)
+    if teacher is None:
+        return loss
+    with torch.no_grad():
+        t = teacher(x).imagenet_logits.float()
+    kl = F.kl_div(
+        out.imagenet_logits.float().log_softmax(1),
+        t.log_softmax(1),
+        reduction="batchmean",
+        log_target=True,
+    )
+    return loss + weight * kl
 
 
 class BestLoop:
@@ -295,17 +303,7 @@ class BestLoop:
         self.model.train(self.cfg.bn_mode == "train")
         for _ in range(iters):
             with self.precision.autocast():
-                out = self.forward(x)
-                loss = F.cross_entropy(out.task_logits.float(), y)
-                if self.teacher_forward is not None:
-                    with torch.no_grad():
-                        t = self.teacher_forward(x).imagenet_logits.float()
-                    loss = loss + w * F.kl_div(
-                        out.imagenet_logits.float().log_softmax(1),
-                        t.log_softmax(1),
-                        reduction="batchmean",
-                        log_target=True,
-                    )
+                loss = task_and_kl_loss(self.forward, self.teacher_forward, x, y, w)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()

@@ -203,7 +203,7 @@ class PlainLoop:
     def __init__(self, run, seed: int = 0) -> None:
         from trainables.engine import infinite_batches
         from trainables.errors import ConfigError
-        from trainables.finetune import _loader
+        from trainables.finetune import make_loader
 
         cfg, guidance = run.cfg, run.guidance
         if guidance.active and guidance.kind != "kl":
@@ -218,7 +218,7 @@ class PlainLoop:
             weight_decay=cfg.weight_decay,
         )
         train = run.splits.train
-        self.loader = _loader(
+        self.loader = make_loader(
             train,
             cfg,
             cfg.batch_size,

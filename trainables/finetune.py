@@ -42,7 +42,7 @@ def loader_workers(cfg: FinetuneConfig) -> int:
     return max(0, min(8, torch.get_num_threads() - 1))
 
 
-def _loader(dataset: Dataset, cfg: FinetuneConfig, batch: int, **kwargs) -> DataLoader:
+def make_loader(dataset: Dataset, cfg: FinetuneConfig, batch: int, **kwargs) -> DataLoader:
     """Workers persist across epochs and windows; pinned memory when a GPU is there."""
     workers = loader_workers(cfg)
     return DataLoader(
@@ -81,10 +81,11 @@ class FinetuneRun:
             f"proxy/{name}": ds for name, ds in self.splits.proxies.items()
         }
         self._eval_loaders = {
-            name: _loader(ds, cfg, cfg.eval_batch_size, shuffle=False) for name, ds in named.items()
+            name: make_loader(ds, cfg, cfg.eval_batch_size, shuffle=False)
+            for name, ds in named.items()
         }
         self._order = torch.Generator()  # re-seeded by reset(seed): the data order of a run
-        self._train_loader = _loader(
+        self._train_loader = make_loader(
             self.splits.train,
             cfg,
             cfg.batch_size,

@@ -17,6 +17,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
+from ray.rllib.core import (
+    COMPONENT_LEARNER,
+    COMPONENT_LEARNER_GROUP,
+    COMPONENT_RL_MODULE,
+    DEFAULT_MODULE_ID,
+)
 
 from controllers.saved_policy import POLICY_FILE, export_policy
 
@@ -45,23 +51,41 @@ def train_with_snapshots(
     groups: Sequence[str],
     log: Callable[[str], None] = print,
 ) -> list[Snapshot]:
-    """Train until max(milestones) episodes, exporting the policy at each milestone. If every
-    milestone's snapshot already exists in `out_dir` (an earlier call, finished or stopped
-    later than these milestones), they are returned as they are."""
+    """Train until max(milestones) episodes, exporting the policy at each milestone.
+
+    Snapshots already in `out_dir` (from an earlier call) are reused: if they cover every
+    milestone they are returned as they are; if the missing milestones all lie beyond the latest
+    saved one, training continues from that snapshot's policy (its module weights, value function
+    included; the optimizer's moments are not in a snapshot and restart), with the episode count
+    and meta-training time carried on and the env runners reseeded (config seed + episodes so
+    far), so that the continuation samples new fine-tuning runs. Otherwise training starts
+    afresh."""
     index = out_dir / "snapshots.json"
+    saved: dict[int, Snapshot] = {}
     if index.exists():
         saved = {s["milestone"]: Snapshot(**s) for s in json.loads(index.read_text())}
-        if set(milestones) <= set(saved) and all(
-            (Path(saved[m].path) / POLICY_FILE).exists() for m in milestones
-        ):
-            log(f"[asg] reusing the meta-training snapshots in {out_dir}")
-            return [saved[m] for m in sorted(set(milestones))]
+        saved = {m: s for m, s in saved.items() if (Path(s.path) / POLICY_FILE).exists()}
+    wanted = sorted(set(milestones))
+    if set(wanted) <= set(saved):
+        log(f"[asg] reusing the meta-training snapshots in {out_dir}")
+        return [saved[m] for m in wanted]
+    latest = saved[max(saved)] if saved else None
+    if latest is None or min(m for m in wanted if m not in saved) <= latest.milestone:
+        latest, saved = None, {}
     out_dir.mkdir(parents=True, exist_ok=True)
+    if latest is not None and config.seed is not None:
+        # Fresh fine-tuning seeds for the continuation instead of a replay of the first runs'.
+        config = config.copy(copy_frozen=False).debugging(seed=config.seed + latest.episodes)
     algo = config.build_algo()
-    snapshots: list[Snapshot] = []
-    todo = sorted(set(milestones))
-    t0 = time.perf_counter()
-    episodes, iteration, ret = 0, 0, float("nan")
+    snapshots = sorted(saved.values(), key=lambda s: s.milestone)
+    todo = [m for m in wanted if m not in saved]
+    episodes, iteration, ret, wall0 = 0, 0, float("nan"), 0.0
+    if latest is not None:
+        _load_policy_weights(algo, Path(latest.path))
+        episodes, iteration, wall0 = latest.episodes, latest.iteration, latest.meta_wall_s
+        log(f"[asg] continuing meta-training from {latest.path} ({episodes} runs)")
+    t0 = time.perf_counter() - wall0
+    offset = episodes  # RLlib's lifetime episode count restarts with a new Algorithm
     try:
         while True:
             while todo and episodes >= todo[0]:
@@ -78,11 +102,11 @@ def train_with_snapshots(
                 index.write_text(json.dumps([asdict(s) for s in snapshots], indent=2) + "\n")
                 log(f"[asg] snapshot at {episodes} episodes -> {path}")
             if not todo:
-                return snapshots
+                return [s for s in snapshots if s.milestone in set(wanted)]
             result = algo.train()
             iteration += 1
             env = result.get("env_runners", {})
-            episodes = int(env.get("num_episodes_lifetime", 0))
+            episodes = offset + int(env.get("num_episodes_lifetime", 0))
             ret = env.get("episode_return_mean", float("nan"))
             log(
                 f"[asg] meta-train iter {iteration}: {episodes} runs, proxy return "
@@ -90,3 +114,24 @@ def train_with_snapshots(
             )
     finally:
         algo.stop()
+
+
+def _load_policy_weights(algo, policy_dir: Path) -> None:
+    """Put an exported policy's module weights into `algo`'s learner (and so its env runners).
+    The key sets must match exactly: RLlib's own loader would skip what does not fit."""
+    import torch
+
+    from controllers.saved_policy import STATE_FILE
+    from trainables.errors import ConfigError
+
+    state = torch.load(policy_dir / STATE_FILE, map_location="cpu", weights_only=True)
+    path = (COMPONENT_LEARNER_GROUP, COMPONENT_LEARNER, COMPONENT_RL_MODULE, DEFAULT_MODULE_ID)
+    current = algo.get_state(components="/".join(path))
+    for key in path:
+        current = current[key]
+    if set(current) != set(state):
+        raise ConfigError(f"{policy_dir}: its policy does not fit this algorithm's module")
+    nested: dict = {k: v.numpy() for k, v in state.items()}
+    for key in reversed(path):
+        nested = {key: nested}
+    algo.set_state(nested)

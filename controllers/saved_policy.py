@@ -189,21 +189,21 @@ class RLModulePolicy:
 
     def __init__(
         self,
-        checkpoint: str | Path,
+        policy_dir: str | Path,
         groups: Sequence[str],
         action_encoding: str,
         greedy: bool = False,
     ):
-        """The saved policy at `checkpoint`, for an env whose model has layer groups `groups`
+        """The saved policy in folder `policy_dir`, for an env whose model has layer groups `groups`
         and which takes `action_encoding` actions; a one-line ConfigError if it is for another."""
-        meta = read_policy_meta(checkpoint)
+        meta = read_policy_meta(policy_dir)
         if meta["groups"] != list(groups) or meta["action_encoding"] != action_encoding:
             theirs = f"({', '.join(meta['groups'])}) with {meta['action_encoding']} actions"
             raise ConfigError(
-                f"{_flag(checkpoint)}: the policy is for layer groups {theirs}, but this env has "
+                f"{_flag(policy_dir)}: the policy is for layer groups {theirs}, but this env has "
                 f"({', '.join(groups)}) with {action_encoding} actions (another --model?)"
             )
-        self._use(load_module(checkpoint, meta), action_encoding, greedy)
+        self._use(load_module(policy_dir, meta), action_encoding, greedy)
 
     @classmethod
     def from_module(cls, module, action_encoding: str, greedy: bool = False) -> RLModulePolicy:

@@ -233,7 +233,7 @@ def meta_train(pipe: PipelineConfig, cfg: FinetuneConfig, storage: Path) -> Path
     return Path(result.checkpoint.path)
 
 
-def evaluate(
+def compare_methods(
     pipe: PipelineConfig,
     cfg: FinetuneConfig,
     storage: Path,
@@ -296,9 +296,9 @@ def trained_policy(
     from trainables.models import MODEL_GROUPS
 
     if pipe.policy_checkpoint:
-        checkpoint = Path(pipe.policy_checkpoint).resolve()
-        print(f"[asg] deploying policy from {checkpoint}", flush=True)
-        return checkpoint
+        policy_dir = Path(pipe.policy_checkpoint).resolve()
+        print(f"[asg] deploying policy from {policy_dir}", flush=True)
+        return policy_dir
     print(
         f"[asg] 1/3 meta-training {pipe.algo} on {pipe.meta_episodes} fine-tuning runs "
         f"({cfg.windows} windows x {pipe.meta_iters_per_window or cfg.iters_per_window} SGD "
@@ -311,9 +311,9 @@ def trained_policy(
     except KeyboardInterrupt as stop:
         _write_interrupted(out, command, preset, f"meta-training: {stop}", storage)
         raise
-    checkpoint = export_policy(rllib_checkpoint, out / "policy", MODEL_GROUPS[cfg.model])
-    print(f"[asg] policy saved to {checkpoint} (deploy with --policy-checkpoint)", flush=True)
-    return checkpoint
+    policy_dir = export_policy(rllib_checkpoint, out / "policy", MODEL_GROUPS[cfg.model])
+    print(f"[asg] policy saved to {policy_dir} (deploy with --policy-checkpoint)", flush=True)
+    return policy_dir
 
 
 def write_pipeline_results(
@@ -322,7 +322,7 @@ def write_pipeline_results(
     preset: str,
     cfg: FinetuneConfig,
     pipe: PipelineConfig,
-    checkpoint: Path,
+    policy_dir: Path,
     runs: list[dict[str, Any]],
     complete: bool,
     meta_s: float,
@@ -358,7 +358,7 @@ def write_pipeline_results(
             "protocol": protocol(cfg),
             "finetune_config": dataclasses.asdict(cfg),
             "pipeline_config": dataclasses.asdict(pipe),
-            "policy_checkpoint": str(checkpoint),
+            "policy_checkpoint": str(policy_dir),
             "table": rows,
             "runs": runs,
             "wall_s": {"meta_train": meta_s, "total": wall},
@@ -391,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     start_ray(pipe)
     out.mkdir(parents=True, exist_ok=True)
 
-    checkpoint = trained_policy(pipe, cfg, out, command, preset)
+    policy_dir = trained_policy(pipe, cfg, out, command, preset)
     meta_s = time.perf_counter() - t0
 
     print(
@@ -399,13 +399,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{pipe.seeds} seeds",
         flush=True,
     )
-    runs = evaluate(pipe, cfg, storage, checkpoint, encoding)
+    runs = compare_methods(pipe, cfg, storage, policy_dir, encoding)
     expected = pipe.seeds * (1 + len([b for b in pipe.baselines.split(",") if b]))
     complete = len(runs) == expected
 
     print("[asg] 3/3 writing results", flush=True)
     table = write_pipeline_results(
-        out, command, preset, cfg, pipe, checkpoint, runs, complete, meta_s, t0
+        out, command, preset, cfg, pipe, policy_dir, runs, complete, meta_s, t0
     )
     print("\n" + table)
     if not complete:

@@ -56,7 +56,9 @@ class Args:
     output_dir: str = "runs/learning_curve"
     """Results, snapshots and Tune logs."""
     resume: bool = False
-    """Reuse finished snapshots and evaluation trials."""
+    """Reuse finished snapshots and evaluation trials; with milestones beyond the saved
+    snapshots, meta-training continues from the latest one and only new snapshots are
+    evaluated."""
 
 
 def parse(argv: list[str] | None) -> tuple[str, FinetuneConfig, Args, list[int]]:
@@ -115,10 +117,16 @@ def main(argv: list[str] | None = None) -> int:
         learned(f"learned @{s.milestone}", s.path, encoding, greedy=args.greedy) for s in snapshots
     ]
     seeds = [SEED_BASE + i for i in range(args.seeds)]
-    runs = run_controllers(
-        specs, seeds, cfg, out / "tune", "evaluate", TrialResources(1, 0, args.concurrency),
-        args.resume,
-    )  # fmt: skip
+    earlier = _evaluated_before(out / "learning_curve.json", cfg, seeds) if args.resume else []
+    done = {r["method"] for r in earlier}
+    todo = [s for s in specs if s.method not in done]
+    runs = [r for r in earlier if r["method"] in {s.method for s in specs}]
+    if todo:
+        name = "evaluate_" + "_".join(s.method.split("@")[1] for s in todo)
+        runs += run_controllers(
+            todo, seeds, cfg, out / "tune", name, TrialResources(1, 0, args.concurrency),
+            args.resume,
+        )  # fmt: skip
     rows, _ = summarise(runs, reference=None)
     ref_name, ref = None, {}
     if baseline_runs:
@@ -140,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
             f"| {verdict(diff, half) if ref else 'n/a'} |"
         )
     table = "\n".join(lines) + "\n"
+    resumed = " (continued from the saved snapshots)" if args.resume else ""
     wall = time.perf_counter() - t0
+    meta_s = max([meta_s, *(s.meta_wall_s for s in snapshots)])  # all meta-training, resumed too
     command = " ".join(["python experiments/learning_curve.py", *(argv or sys.argv[1:])])
     write_json(
         out / "learning_curve.json",
@@ -157,11 +167,27 @@ def main(argv: list[str] | None = None) -> int:
         f"'{cfg.reward_metric}' on the '{cfg.reward_proxy}' split); each snapshot deployed "
         f"({'greedy' if args.greedy else 'sampled'}) on the full preset, {cfg.windows} windows "
         f"x {cfg.iters_per_window} iterations, on the same seeds.\n\n{table}\n"
-        f"Wall time: {wall / 60:.1f} min (meta-training {meta_s / 60:.1f} min).\n"
+        f"Wall time: {wall / 60:.1f} min for this command; meta-training to the last "
+        f"snapshot {meta_s / 60:.1f} min in all{resumed}.\n"
     )
     print("\n" + table)
     print(f"[asg] learning curve done in {wall / 60:.1f} min; results in {out}", flush=True)
     return 0
+
+
+def _evaluated_before(path: Path, cfg: FinetuneConfig, seeds: list[int]) -> list[dict]:
+    """Evaluation runs of an earlier learning_curve.json in the same folder, when that file
+    evaluated the same fine-tuning config on the same seeds: `--resume` with more milestones
+    evaluates only the new snapshots."""
+    if not path.exists():
+        return []
+    old = json.loads(path.read_text())
+    if old.get("finetune_config") != json.loads(json.dumps(dataclasses.asdict(cfg))):
+        return []
+    by_method: dict[str, list[dict]] = {}
+    for r in old.get("runs", []):
+        by_method.setdefault(r["method"], []).append(r)
+    return [r for rs in by_method.values() if sorted(r["seed"] for r in rs) == seeds for r in rs]
 
 
 def _read_baselines(path: str) -> list[dict]:

@@ -27,6 +27,19 @@ def run(
     )
 
 
+def run_in_process(capsys, *args: str | Path) -> tuple[int, list[str], str]:
+    """asg_visda's main in this process, as its command line would run it: (exit status,
+    stderr lines, stdout). For input errors, which all end before Ray starts; the contract that
+    the real process prints one line and no traceback is checked once by subprocess below."""
+    from experiments import asg_visda
+    from trainables.cli import run_main
+
+    with pytest.raises(SystemExit) as exit_:
+        run_main(asg_visda.main, [str(a) for a in args])
+    out, err = capsys.readouterr()
+    return exit_.value.code, err.strip().splitlines(), out
+
+
 @pytest.fixture(scope="module")
 def tiny_pipeline(tmp_path_factory):
     out = tmp_path_factory.mktemp("asg_tiny")
@@ -140,16 +153,27 @@ def test_deploy_saved_policy_skips_meta_training(tiny_pipeline, tmp_path):
         (["--verify-images", "-2"], "--verify-images"),
     ],
 )
-def test_bad_flags_fail_fast_with_one_line(args, needle, tmp_path):
+def test_bad_flags_fail_fast_with_one_line(args, needle, tmp_path, capsys):
+    code, err, _ = run_in_process(capsys, *args, "--output-dir", tmp_path / "out")
+    assert code == 2 and len(err) == 1 and needle in err[0], err
+    assert not (tmp_path / "out").exists()  # nothing written half-way
+
+
+@pytest.mark.parametrize(
+    "args,needle", [(["--algo", "PPOX"], "--algo"), (["--seeds", "x"], "--seeds")]
+)
+def test_bad_flag_in_a_real_process_is_one_line_without_traceback(args, needle, tmp_path):
+    """The contract as a shell sees it, for a flag the parser refuses and one the config checks
+    refuse: exit status 2, one line on stderr, no traceback, nothing written."""
     proc = run(*args, "--output-dir", str(tmp_path / "out"), timeout=120)
     assert proc.returncode == 2
     err = proc.stderr.strip().splitlines()
     assert len(err) == 1 and needle in err[0], proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
-    assert not (tmp_path / "out").exists()  # nothing written half-way
+    assert not (tmp_path / "out").exists()
 
 
-def test_policy_for_another_model_or_unexported_is_refused(tmp_path, untrained_policy):
+def test_policy_for_another_model_or_unexported_is_refused(tmp_path, untrained_policy, capsys):
     """A saved policy whose layer groups are not this model's, and a raw RLlib checkpoint
     (a pickle), both fail in one line before Ray starts."""
     policy = untrained_policy("resnet101")  # the tiny preset runs efficientnet_lite0
@@ -158,10 +182,11 @@ def test_policy_for_another_model_or_unexported_is_refused(tmp_path, untrained_p
     (rllib / "class_and_ctor_args.pkl").write_bytes(b"never unpickled")
     for checkpoint, needle in [(policy, "layer groups (conv1"), (tmp_path / "rllib", "pickle")]:
         out = tmp_path / "out"
-        proc = run("--preset", "tiny", "--policy-checkpoint", str(checkpoint), "--output-dir", out)
-        assert proc.returncode == 2, proc.stderr[-2000:]
-        err = proc.stderr.strip().splitlines()
-        assert len(err) == 1 and needle in err[0] and str(checkpoint) in err[0], err
+        code, err, _ = run_in_process(
+            capsys, "--preset", "tiny", "--policy-checkpoint", checkpoint, "--output-dir", out
+        )
+        assert code == 2 and len(err) == 1, err
+        assert needle in err[0] and str(checkpoint) in err[0], err
         assert not out.exists()
 
 
@@ -217,13 +242,14 @@ def test_too_many_env_runners_for_the_cluster_is_refused(tmp_path, private_ray):
     assert "--num-env-runners 8" in last and "2 CPUs" in last
 
 
-def test_bad_weights_file_fails_before_ray_starts(tmp_path):
+def test_bad_weights_file_fails_before_ray_starts(tmp_path, capsys):
     bad = tmp_path / "w.pth"
     bad.write_bytes(b"not a checkpoint")
-    proc = run("--preset", "tiny", "--weights", bad, "--output-dir", tmp_path / "out", timeout=120)
-    assert proc.returncode == 2
-    assert str(bad) in proc.stderr.strip().splitlines()[-1]
-    assert "Ray up" not in proc.stdout
+    code, err, out = run_in_process(
+        capsys, "--preset", "tiny", "--weights", bad, "--output-dir", tmp_path / "out"
+    )
+    assert code == 2 and len(err) == 1 and str(bad) in err[0], err
+    assert "Ray up" not in out
     assert not (tmp_path / "out").exists()
 
 
@@ -260,21 +286,33 @@ BAD_TREES = {
 
 
 @pytest.mark.parametrize("case", list(BAD_TREES))
-def test_bad_visda_data_fails_in_one_line_before_ray_starts(case, tmp_path):
+def test_bad_visda_data_fails_in_one_line_before_ray_starts(case, tmp_path, capsys):
     from trainables.data.image_list import make_image_tree
 
     tree = make_image_tree(tmp_path / "visda", n_per_class=2, size=16)
     corrupt, needle = BAD_TREES[case]
     corrupt(tree)
     out = tmp_path / "out"
+    flags = ["--dataset", "visda", "--data-root", tree, "--fewshot-per-class", "1"]
+    code, err, stdout = run_in_process(capsys, "--preset", "tiny", *flags, "--output-dir", out)
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith("error: ") and needle in err[0], err
+    assert "Ray up" not in stdout and not out.exists()
+
+
+def test_bad_visda_data_in_a_real_process_is_one_line_without_traceback(tmp_path):
+    from trainables.data.image_list import make_image_tree
+
+    tree = make_image_tree(tmp_path / "visda", n_per_class=2, size=16)
+    _break_list(tree, "train", "aeroplane/0000.png x")
     proc = run(
         "--preset", "tiny", "--dataset", "visda", "--data-root", tree, "--fewshot-per-class", "1",
-        "--output-dir", out, timeout=120,
+        "--output-dir", tmp_path / "out", timeout=120,
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr[-2000:]
     err = proc.stderr.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: ") and needle in err[0], err
-    assert "Ray up" not in proc.stdout and not out.exists()
+    assert len(err) == 1 and "image_list.txt:1:" in err[0], err
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow

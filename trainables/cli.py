@@ -128,10 +128,11 @@ def parse_script(
     return preset, config_from_args(ns), dataclass_from_args(type(args_defaults), ns)
 
 
-def run_main(main: Callable[[], int | None]) -> None:
-    """Run `main`; a user-fixable error prints one line and exits 2, Ctrl-C exits 130."""
+def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> None:
+    """Run `main(argv)` (argv None: the command line); a user-fixable error prints one line and
+    exits 2, Ctrl-C exits 130. Tests call it in-process with an argv."""
     try:
-        sys.exit(main() or 0)
+        sys.exit(main(argv) or 0)
     except ASGError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)

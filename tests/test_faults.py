@@ -50,7 +50,7 @@ def test_env_runner_crash_is_restarted_and_iteration_completes(tmp_path):
 def test_killed_driver_resumes_without_losing_work(tmp_path, private_ray):
     """SIGKILL the pipeline during meta-training; --resume continues from the last checkpoint."""
     cmd = tiny_pipeline(
-        "--meta-episodes", "8", "--seeds", "1", "--baselines", "hand_tuned",
+        "--meta-episodes", "8", "--seeds", "1", "--baselines", "",
         "--num-env-runners", "1", "--output-dir", tmp_path,
     )  # fmt: skip
     proc = subprocess.Popen(
@@ -153,7 +153,7 @@ def test_killed_driver_during_evaluation_keeps_finished_runs(
     trials that had finished (their results are not touched again)."""
     out = tmp_path / "out"
     cmd = tiny_pipeline(
-        "--policy-checkpoint", untrained_policy(), "--seeds", "2", "--baselines", "hand_tuned",
+        "--policy-checkpoint", untrained_policy(), "--seeds", "1", "--baselines", "hand_tuned",
         "--num-env-runners", "1", "--output-dir", out,
     )  # fmt: skip
     proc = subprocess.Popen(
@@ -191,4 +191,4 @@ def test_killed_driver_during_evaluation_keeps_finished_runs(
     assert "resuming evaluate" in again.stdout
     after = finished_trials()
     assert {name: after.get(name) for name in before} == before  # not trained again
-    assert len(json.loads((out / "results.json").read_text())["runs"]) == 4
+    assert len(json.loads((out / "results.json").read_text())["runs"]) == 2

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import ray  # noqa: F401  before any capsys test: Ray's log handler binds to the stderr it sees
 from conftest import kill_processes_mentioning
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -289,16 +289,39 @@ GUIDANCE_FAMILY = {
     "CSG, A-pool": "hand_tuned + CSG",
 }
 """The guidance comparison: the same hand-tuned rates, each guidance in turn."""
+LEARNED_FAMILY = {"KL (ASG)": LEARNED, "CSG, A-pool": f"{LEARNED} + CSG"}
+"""The same learned policy deployed with each guidance."""
 
 
 def guidance_table(runs: list[dict[str, Any]], rows: list[str]) -> str:
-    """No guidance vs KL vs CSG on the hand-tuned rates, paired on seeds: real accuracy, ImageNet
-    retention on photos, hyperspherical energy of the real test features, and cost per window
-    as a ratio to KL's (measured in this run). Empty unless 'none' and another row ran."""
+    """No guidance vs KL vs CSG on the hand-tuned rates, and KL vs CSG under the learned policy,
+    paired on seeds: real accuracy, ImageNet retention on photos, hyperspherical energy of the
+    real test features, and cost per window as a ratio to KL's (measured in this run). Each
+    part is left out unless its reference row and another one ran."""
+    hand = _family_table(
+        runs,
+        rows,
+        GUIDANCE_FAMILY,
+        "none",
+        "Guidance: none vs KL vs CSG, paired (hand-tuned rates)",
+    )
+    learned = _family_table(
+        runs,
+        rows,
+        LEARNED_FAMILY,
+        "KL (ASG)",
+        "Guidance under the learned policy: KL vs CSG, paired",
+    )
+    return hand + learned
+
+
+def _family_table(
+    runs: list[dict[str, Any]], rows: list[str], family: dict[str, str], ref: str, title: str
+) -> str:
     from experiments.report import paired_difference, verdict
 
-    present = {k: v for k, v in GUIDANCE_FAMILY.items() if v in rows}
-    if "none" not in present or len(present) < 2:
+    present = {k: v for k, v in family.items() if v in rows}
+    if ref not in present or len(present) < 2:
         return ""
 
     def by_seed(method: str, key: str) -> dict[int, float]:
@@ -310,18 +333,18 @@ def guidance_table(runs: list[dict[str, Any]], rows: list[str]) -> str:
 
     kl_window = mean(present["KL (ASG)"], "window_s") if "KL (ASG)" in present else float("nan")
     lines = [
-        "## Guidance: none vs KL vs CSG, paired (hand-tuned rates)\n",
+        f"## {title}\n",
         "Feature energy: hyperspherical energy (s = 1) of the normalised real-test features, "
         "lower is more evenly spread (CSG's diagnostic; never in the reward). Cost: mean wall "
         "time per window, and its ratio to the KL row's, measured in this run.\n",
-        "| guidance | row | real acc (%) | vs none, paired (pts, 95% CI) | photo KL (nats) "
+        f"| guidance | row | real acc (%) | vs {ref}, paired (pts, 95% CI) | photo KL (nats) "
         "| top-5 kept (%) | feature energy | s per window | cost vs KL |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    none = by_seed(present["none"], "test_acc")
+    reference = by_seed(present[ref], "test_acc")
     for label, row in present.items():
         acc = by_seed(row, "test_acc")
-        diff = "(reference)" if label == "none" else verdict(*paired_difference(acc, none)[:2])
+        diff = "(reference)" if label == ref else verdict(*paired_difference(acc, reference)[:2])
         window = mean(row, "window_s")
         lines.append(
             f"| {label} | {row} | {100 * mean(row, 'test_acc'):.1f} | {diff} "

@@ -108,6 +108,23 @@ def test_guidance_table_pairs_each_guidance_with_none_and_prices_it_against_kl()
     assert guidance_table(runs, ["hand_tuned", "hand_tuned + CSG"]) == ""  # no 'none' row
 
 
+def test_guidance_table_compares_the_learned_policy_with_csg_against_kl():
+    from experiments.ablation import guidance_table
+
+    runs = [
+        {"method": method, "seed": seed, "test_acc": acc + seed / 100, "window_s": window,
+         "imagenet_kl": 0.3, "imagenet_top5": 0.5, "test_feature_energy": 1.1}
+        for seed in range(3)
+        for method, acc, window in (("learned", 0.55, 2.0), ("learned + CSG", 0.52, 3.0))
+    ]  # fmt: skip
+    md = guidance_table(runs, ["learned", "learned + CSG"])
+    assert "under the learned policy" in md and "none vs KL" not in md
+    lines = {line.split(" | ")[1]: line for line in md.splitlines() if line.startswith("| ")}
+    assert "-3.0 [-3.0, -3.0] worse" in lines["learned + CSG"]
+    assert "(reference)" in lines["learned"] and lines["learned + CSG"].endswith("| 1.50x |")
+    assert guidance_table(runs, ["learned + CSG"]) == ""  # no KL row to pair with
+
+
 def test_ablation_results_files_from_run_summaries(tmp_path):
     """The whole results writer on RunSummary-shaped runs: every file, every section."""
     import json

@@ -8,12 +8,12 @@ How to run:
         --num-env-runners 8 --gpus-per-env-runner 0.5 --meta-episodes 200
 
 What to expect: a table of real-target mean per-class accuracy per method (the learned policy,
-hand-tuned, uniform 0.1 by default; --baselines adds constant, cosine, step, random, pbt), each
-with its paired difference to the best baseline on the same seeds, plus results.json,
-results.md, policy_schedule.png, TensorBoard logs and checkpoints under --output-dir. With the
-default meta-training budget (32 short runs) the learned policy is not expected to beat the
-baselines on the embedded benchmark (see the README's learning curve); the table says whether
-it does. Interrupt it and run again with --resume to continue from the last checkpoints.
+hand-tuned and uniform 0.3 by default; --baselines adds constant, cosine, step, random, pbt),
+each with its paired difference to the best baseline on the same seeds, plus results.json,
+results.md, policy_schedule.png, TensorBoard logs and checkpoints under --output-dir. About 10
+minutes on 2 CPU cores. With the default meta-training budget (24 short runs) the learned
+policy is not expected to beat the baselines on the embedded benchmark (see the README's
+learning curve); the table says whether it does. Interrupt it and run again with --resume to continue from the last checkpoints.
 """
 
 from __future__ import annotations

@@ -194,8 +194,9 @@ class RLModulePolicy:
         action_encoding: str,
         greedy: bool = False,
     ):
-        """The saved policy in folder `policy_dir`, for an env whose model has layer groups `groups`
-        and which takes `action_encoding` actions; a one-line ConfigError if it is for another."""
+        """The saved policy in folder `policy_dir`, for an env whose model has layer groups
+        `groups` and takes `action_encoding` actions; a one-line ConfigError if it is for
+        another."""
         meta = read_policy_meta(policy_dir)
         if meta["groups"] != list(groups) or meta["action_encoding"] != action_encoding:
             theirs = f"({', '.join(meta['groups'])}) with {meta['action_encoding']} actions"

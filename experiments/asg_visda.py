@@ -13,7 +13,8 @@ each with its paired difference to the best baseline on the same seeds, plus res
 results.md, policy_schedule.png, TensorBoard logs and checkpoints under --output-dir. About 10
 minutes on 2 CPU cores. With the default meta-training budget (24 short runs) the learned
 policy is not expected to beat the baselines on the embedded benchmark (see the README's
-learning curve); the table says whether it does. Interrupt it and run again with --resume to continue from the last checkpoints.
+learning curve); the table says whether it does. Interrupt it and run again with --resume to
+continue from the last checkpoints.
 """
 
 from __future__ import annotations

@@ -79,11 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     baseline_runs = _read_baselines(args.compare_with) if args.compare_with else None
 
     from controllers.algorithms import Resources, action_encoding_for, build_algo_config
+    from controllers.cluster import start_ray
     from controllers.meta_train import train_with_snapshots
-    from controllers.spec import learned
-    from controllers.tune_runs import TrialResources, run_controllers
-    from experiments.ablation import SEED_BASE
-    from experiments.report import paired_difference, summarise, verdict, write_json
     from trainables.models import MODEL_GROUPS
     from trainables.preflight import check_inputs
 
@@ -92,11 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     meta_cfg = cfg.replace(iters_per_window=args.meta_iters_per_window or cfg.iters_per_window)
     out = Path(args.output_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
-
-    from controllers.cluster import start_ray
-
     start_ray(None, max(args.num_env_runners, args.concurrency))
     t0 = time.perf_counter()
+
     algo_config = build_algo_config(
         args.algo,
         {"config": dataclasses.asdict(meta_cfg), "report_test": False},
@@ -111,7 +106,28 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     snapshots = train_with_snapshots(algo_config, milestones, out, MODEL_GROUPS[cfg.model])
-    meta_s = time.perf_counter() - t0
+    # All meta-training time, that of a run continued here included.
+    meta_s = max([time.perf_counter() - t0, *(s.meta_wall_s for s in snapshots)])
+
+    runs = evaluate_snapshots(snapshots, cfg, args, encoding, out)
+    command = " ".join(["python experiments/learning_curve.py", *(argv or sys.argv[1:])])
+    table = write_curve_results(
+        out, command, preset, cfg, meta_cfg, args, snapshots, runs, baseline_runs,
+        {"meta_train": meta_s, "total": time.perf_counter() - t0},
+    )  # fmt: skip
+    print("\n" + table)
+    print(f"[asg] learning curve done; results in {out}", flush=True)
+    return 0
+
+
+def evaluate_snapshots(
+    snapshots: list, cfg: FinetuneConfig, args: Args, encoding: str, out: Path
+) -> list[dict]:
+    """Each snapshot deployed on the evaluation seeds; with --resume, snapshots that an earlier
+    learning_curve.json in `out` already evaluated (same config and seeds) are not run again."""
+    from controllers.spec import learned
+    from controllers.tune_runs import TrialResources, run_controllers
+    from experiments.ablation import SEED_BASE
 
     specs = [
         learned(f"learned @{s.milestone}", s.path, encoding, greedy=args.greedy) for s in snapshots
@@ -127,10 +143,28 @@ def main(argv: list[str] | None = None) -> int:
             todo, seeds, cfg, out / "tune", name, TrialResources(1, 0, args.concurrency),
             args.resume,
         )  # fmt: skip
+    return runs
+
+
+def write_curve_results(
+    out: Path,
+    command: str,
+    preset: str,
+    cfg: FinetuneConfig,
+    meta_cfg: FinetuneConfig,
+    args: Args,
+    snapshots: list,
+    runs: list[dict],
+    baseline_runs: list[dict] | None,
+    wall_s: dict[str, float],
+) -> str:
+    """learning_curve.md / .json / .png; returns the markdown table."""
+    from experiments.report import paired_difference, summarise, verdict, write_json
+
     rows, _ = summarise(runs, reference=None)
     ref_name, ref = None, {}
     if baseline_runs:
-        best_rows, ref_name = summarise(baseline_runs)
+        _, ref_name = summarise(baseline_runs)
         ref = {r["seed"]: r["test_acc"] for r in baseline_runs if r["method"] == ref_name}
     lines = [
         f"| meta-training runs | policy | real test acc (%) | proxy acc (%) "
@@ -148,18 +182,14 @@ def main(argv: list[str] | None = None) -> int:
             f"| {verdict(diff, half) if ref else 'n/a'} |"
         )
     table = "\n".join(lines) + "\n"
-    resumed = " (continued from the saved snapshots)" if args.resume else ""
-    wall = time.perf_counter() - t0
-    meta_s = max([meta_s, *(s.meta_wall_s for s in snapshots)])  # all meta-training, resumed too
-    command = " ".join(["python experiments/learning_curve.py", *(argv or sys.argv[1:])])
     write_json(
         out / "learning_curve.json",
         {"command": command, "finetune_config": dataclasses.asdict(cfg),
          "meta_finetune_config": dataclasses.asdict(meta_cfg), "args": dataclasses.asdict(args),
-         "reference": ref_name, "points": points, "runs": runs,
-         "wall_s": {"meta_train": meta_s, "total": wall}},
+         "reference": ref_name, "points": points, "runs": runs, "wall_s": wall_s},
     )  # fmt: skip
     _plot(points, ref, out / "learning_curve.png")
+    resumed = " (continued from the saved snapshots)" if args.resume else ""
     (out / "learning_curve.md").write_text(
         f"# Learning curve ({preset} preset, {args.seeds} evaluation seeds)\n\n"
         f"Command: `{command}`\n\n{args.algo} meta-trained on {meta_cfg.windows} windows x "
@@ -167,12 +197,10 @@ def main(argv: list[str] | None = None) -> int:
         f"'{cfg.reward_metric}' on the '{cfg.reward_proxy}' split); each snapshot deployed "
         f"({'greedy' if args.greedy else 'sampled'}) on the full preset, {cfg.windows} windows "
         f"x {cfg.iters_per_window} iterations, on the same seeds.\n\n{table}\n"
-        f"Wall time: {wall / 60:.1f} min for this command; meta-training to the last "
-        f"snapshot {meta_s / 60:.1f} min in all{resumed}.\n"
+        f"Wall time: {wall_s['total'] / 60:.1f} min for this command; meta-training to the "
+        f"last snapshot {wall_s['meta_train'] / 60:.1f} min in all{resumed}.\n"
     )
-    print("\n" + table)
-    print(f"[asg] learning curve done in {wall / 60:.1f} min; results in {out}", flush=True)
-    return 0
+    return table
 
 
 def _evaluated_before(path: Path, cfg: FinetuneConfig, seeds: list[int]) -> list[dict]:

@@ -24,7 +24,8 @@ from ray.rllib.core import (
     DEFAULT_MODULE_ID,
 )
 
-from controllers.saved_policy import POLICY_FILE, export_policy
+from controllers.saved_policy import POLICY_FILE, STATE_FILE, export_policy
+from trainables.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def train_with_snapshots(
                 index.write_text(json.dumps([asdict(s) for s in snapshots], indent=2) + "\n")
                 log(f"[asg] snapshot at {episodes} episodes -> {path}")
             if not todo:
-                return [s for s in snapshots if s.milestone in set(wanted)]
+                return [s for s in snapshots if s.milestone in wanted]
             result = algo.train()
             iteration += 1
             env = result.get("env_runners", {})
@@ -120,9 +121,6 @@ def _load_policy_weights(algo, policy_dir: Path) -> None:
     """Put an exported policy's module weights into `algo`'s learner (and so its env runners).
     The key sets must match exactly: RLlib's own loader would skip what does not fit."""
     import torch
-
-    from controllers.saved_policy import STATE_FILE
-    from trainables.errors import ConfigError
 
     state = torch.load(policy_dir / STATE_FILE, map_location="cpu", weights_only=True)
     path = (COMPONENT_LEARNER_GROUP, COMPONENT_LEARNER, COMPONENT_RL_MODULE, DEFAULT_MODULE_ID)

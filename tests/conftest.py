@@ -1,3 +1,4 @@
+import contextlib
 import os
 
 import pytest
@@ -62,16 +63,23 @@ def kill_processes_mentioning(*markers: str) -> int:
     return hits
 
 
-@pytest.fixture
-def private_ray():
-    """Environment for a subprocess whose Ray instance lives in its own temp folder
+@contextlib.contextmanager
+def private_ray_env():
+    """Environment for subprocesses whose Ray instance lives in its own temp folder
     (RAY_TMPDIR); afterwards every process of that instance is killed by process id. Never
     force-stopping all of Ray, which would stop every Ray on the machine, a user's included."""
     import shutil
     import tempfile
 
     folder = tempfile.mkdtemp(prefix="asgray", dir="/tmp")  # short: Ray's socket paths
-    env = {**os.environ, "RAY_TMPDIR": folder, "RAY_ADDRESS": ""}
-    yield env
-    kill_processes_mentioning(folder)
-    shutil.rmtree(folder, ignore_errors=True)
+    try:
+        yield {**os.environ, "RAY_TMPDIR": folder, "RAY_ADDRESS": ""}
+    finally:
+        kill_processes_mentioning(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def private_ray():
+    with private_ray_env() as env:
+        yield env

@@ -3,13 +3,16 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import ray  # noqa: F401  before any capsys test: Ray's log handler binds to the stderr it sees
-from conftest import kill_processes_mentioning
+from conftest import kill_processes_mentioning, private_ray_env
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "experiments" / "asg_visda.py"
@@ -41,41 +44,221 @@ def run_in_process(capsys, *args: str | Path) -> tuple[int, list[str], str]:
     return exit_.value.code, err.strip().splitlines(), out
 
 
-@pytest.fixture(scope="module")
-def tiny_pipeline(tmp_path_factory):
-    out = tmp_path_factory.mktemp("asg_tiny")
-    proc = run(
-        "--preset",
-        "tiny",
-        "--meta-episodes",
-        "2",
-        "--seeds",
-        "2",
-        "--baselines",
-        "hand_tuned,pbt",
-        "--output-dir",
-        str(out),
-        env={**os.environ, "ASG_TEST_API_TOKEN": SECRET},
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return out, proc
-
-
 SECRET = "canary-7f3a9c51e2"  # a credential in the environment must not reach any log
 
 
+@dataclass
+class Stage:
+    """One process of the shared run: what it printed and how it ended."""
+
+    stdout: str
+    stderr: str
+    returncode: int
+    killed_at: float = 0.0  # time.time() of the SIGKILL; 0 when it was not killed
+    recorded: int = -1  # newest meta-training checkpoint its saved state holds afterwards
+
+
+@dataclass
+class SharedRun:
+    """The tiny pipeline taken to its end through every way a user's run gets cut short:
+    Ctrl-C during meta-training, then `--resume` killed (SIGKILL, driver and all) during
+    meta-training, then `--resume` killed once an evaluation trial has finished, then
+    `--resume` to the end. Tests inspect its stages and its output folder."""
+
+    out: Path
+    interrupted: Stage
+    killed_in_meta_training: Stage
+    killed_in_evaluation: Stage
+    finished: Stage
+    interrupted_results: dict  # results.json and results.md right after the Ctrl-C
+    interrupted_md: str
+    finished_trials_at_kill: dict[str, str]
+
+    @property
+    def stages(self) -> list[Stage]:
+        return [
+            self.interrupted,
+            self.killed_in_meta_training,
+            self.killed_in_evaluation,
+            self.finished,
+        ]
+
+
+def recorded_checkpoint(experiment: Path) -> int:
+    """The index of the newest checkpoint that the experiment's saved state records (what a
+    resume restores), or -1 while there is none or the state is being written. A checkpoint
+    folder on disk is not enough: Tune registers it, then snapshots its state in the
+    background, and a kill before that snapshot resumes from the one before (Tune's contract)."""
+    from ray.tune import ExperimentAnalysis
+
+    try:
+        trial = ExperimentAnalysis(str(experiment)).trials[0]
+    except Exception:  # noqa: BLE001  no state yet, or caught mid-write: ask again
+        return -1
+    saved = trial.run_metadata.checkpoint_manager.best_checkpoint_results
+    return max((int(Path(r.checkpoint.path).name.split("_")[1]) for r in saved), default=-1)
+
+
+def finished_trials(out: Path) -> dict[str, str]:
+    """Evaluation trial folder -> its last checkpoint, for trials whose last checkpoint is a
+    finished run (the checkpoint reaches storage with the result; result.json may lag)."""
+    from controllers.tune_trainable import load_run_state
+
+    trials = {}
+    for trial in (out / "tune" / "evaluate").glob("controller_trainable_*"):
+        checkpoints = sorted(trial.glob("checkpoint_*"))
+        if checkpoints and load_run_state(checkpoints[-1])["env"] is None:
+            trials[trial.name] = checkpoints[-1].name
+    return trials
+
+
+def run_stage(
+    cmd: list[str], env: dict[str, str], logs: Path, ready=None, stop=None, timeout: float = 600
+) -> Stage:
+    """Run `cmd`; once `ready(stdout so far)` holds, send `stop` (SIGINT to the driver, or
+    SIGKILL to the driver and everything it started) and wait for the end."""
+    logs.mkdir(parents=True, exist_ok=True)
+    out_log, err_log = logs / "stdout", logs / "stderr"
+    with out_log.open("w") as out, err_log.open("w") as err:
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=err, text=True, cwd=ROOT, env=env, start_new_session=True
+        )
+    deadline, killed_at = time.time() + timeout, 0.0
+    while proc.poll() is None and time.time() < deadline:
+        if ready is not None and ready(out_log.read_text()):
+            if stop == signal.SIGKILL:
+                os.killpg(proc.pid, signal.SIGKILL)
+                killed_at = time.time()
+            else:
+                proc.send_signal(stop)
+            break
+        time.sleep(0.5)
+    try:
+        proc.wait(timeout=max(deadline - time.time(), 1))
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    if killed_at:
+        kill_processes_mentioning(env["RAY_TMPDIR"])  # its orphans, and nobody else's
+    return Stage(out_log.read_text(), err_log.read_text(), proc.returncode, killed_at)
+
+
+@pytest.fixture(scope="module")
+def shared_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("asg_tiny")
+    cmd = [
+        sys.executable, str(SCRIPT), "--preset", "tiny", "--meta-episodes", "8",
+        "--seeds", "2", "--baselines", "hand_tuned,pbt", "--output-dir", str(out),
+    ]  # fmt: skip
+    meta = out / "tune" / "meta_train"
+    with private_ray_env() as ray_env:
+        env = {**ray_env, "ASG_TEST_API_TOKEN": SECRET}
+        logs = tmp_path_factory.mktemp("logs")
+
+        def checkpoint_after(stage: Stage):
+            def ready(stdout: str) -> bool:
+                # a meta-training iteration of this process, saved in the state
+                return "meta-train iter" in stdout and recorded_checkpoint(meta) > stage.recorded
+
+            return ready
+
+        before = Stage("", "", 0)
+        interrupted = run_stage(cmd, env, logs / "1", checkpoint_after(before), signal.SIGINT)
+        interrupted.recorded = recorded_checkpoint(meta)
+        interrupted_results = json.loads((out / "results.json").read_text())
+        interrupted_md = (out / "results.md").read_text()
+
+        resume = [*cmd, "--resume"]
+        killed_meta = run_stage(
+            resume, env, logs / "2", checkpoint_after(interrupted), signal.SIGKILL
+        )
+        killed_meta.recorded = recorded_checkpoint(meta)
+        killed_eval = run_stage(
+            resume, env, logs / "3", lambda stdout: "(done)" in stdout, signal.SIGKILL
+        )
+        at_kill = finished_trials(out)
+        finished = run_stage(resume, env, logs / "4")
+    return SharedRun(
+        out, interrupted, killed_meta, killed_eval, finished, interrupted_results,
+        interrupted_md, at_kill,
+    )  # fmt: skip
+
+
 @pytest.mark.slow
-def test_no_secret_from_the_environment_is_written(tiny_pipeline):
-    out, proc = tiny_pipeline
-    assert SECRET not in proc.stdout + proc.stderr
+def test_ctrl_c_stops_cleanly_with_checkpoint_and_hint(shared_run):
+    """SIGINT during meta-training: Tune stops the trial, its checkpoint is recorded, the
+    results so far say where things stand, and the script exits 130 saying how to resume
+    (instead of evaluating a half-trained policy)."""
+    stage = shared_run.interrupted
+    assert stage.returncode == 130, stage.stderr[-2000:]
+    assert "--resume" in stage.stderr.strip().splitlines()[-1]
+    assert stage.recorded >= 0
+    results = shared_run.interrupted_results
+    assert results["complete"] is False and "runs" not in results  # nothing half-trained scored
+    assert "meta-training" in results["stopped"]
+    assert "--resume" in shared_run.interrupted_md
+
+
+def meta_results(out: Path) -> list[dict]:
+    lines = next((out / "tune" / "meta_train").glob("*/result.json")).read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+@pytest.mark.slow
+def test_resume_after_ctrl_c_continues_meta_training(shared_run):
+    results = meta_results(shared_run.out)
+    killed_at = shared_run.killed_in_meta_training.killed_at
+    assert killed_at, shared_run.killed_in_meta_training.stdout[-2000:]
+    resumed = [r for r in results if r["iterations_since_restore"] < r["training_iteration"]]
+    assert resumed and resumed[0]["timestamp"] < killed_at, [
+        (r["training_iteration"], r["iterations_since_restore"]) for r in results
+    ]
+    assert resumed[0]["training_iteration"] >= shared_run.interrupted.recorded + 2
+
+
+@pytest.mark.slow
+def test_killed_driver_resumes_without_losing_work(shared_run):
+    """SIGKILL of the driver and everything it started, during meta-training: --resume
+    continues from a checkpoint no older than the newest one its saved state recorded
+    (checkpoint_00000k holds iteration k + 1), with the episode count carried over."""
+    stage = shared_run.killed_in_meta_training
+    assert stage.killed_at and "2/3" not in stage.stdout, stage.stdout[-2000:]
+    results = meta_results(shared_run.out)
+    after = [r for r in results if r["timestamp"] > stage.killed_at]
+    iters = [(r["training_iteration"], r["iterations_since_restore"]) for r in results]
+    assert after and after[0]["training_iteration"] > after[0]["iterations_since_restore"], iters
+    assert after[0]["training_iteration"] >= stage.recorded + 2, (iters, stage.recorded)
+    runners = after[0]["env_runners"]
+    assert runners["num_episodes_lifetime"] > runners["num_episodes"]
+    assert max(r["env_runners"]["num_episodes_lifetime"] for r in results) >= 8
+
+
+@pytest.mark.slow
+def test_killed_driver_during_evaluation_keeps_finished_runs(shared_run):
+    """SIGKILL while evaluation trials run; --resume finishes the rest without rerunning the
+    trials that had finished (their results are not touched again)."""
+    assert shared_run.killed_in_evaluation.killed_at
+    before = shared_run.finished_trials_at_kill
+    assert before, "no finished trial reached storage before the kill"
+    assert "resuming evaluate" in shared_run.finished.stdout
+    after = finished_trials(shared_run.out)
+    assert {name: after.get(name) for name in before} == before  # not trained again
+
+
+@pytest.mark.slow
+def test_no_secret_from_the_environment_is_written(shared_run):
+    assert all(SECRET not in s.stdout + s.stderr for s in shared_run.stages)
+    out = shared_run.out
     leaked = [p for p in out.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
     assert not leaked
 
 
 @pytest.mark.slow
-def test_pipeline_writes_results(tiny_pipeline):
-    out, proc = tiny_pipeline
+def test_pipeline_writes_results(shared_run):
+    out, stage = shared_run.out, shared_run.finished
+    assert stage.returncode == 0, stage.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
+    assert results["complete"]
     methods = {r["method"] for r in results["table"]}
     assert methods == {"learned (PPO)", "hand_tuned", "pbt"}
     for run_ in results["runs"]:
@@ -87,13 +270,12 @@ def test_pipeline_writes_results(tiny_pipeline):
     assert results["policy_checkpoint"] == str(out / "policy")
     assert sorted(p.name for p in (out / "policy").iterdir()) == ["module_state.pt", "policy.json"]
     assert list((out / "tune").rglob("events.out.tfevents*")), "no TensorBoard logs"
-    assert "meta-train iter" in proc.stdout  # progress is shown
+    assert "meta-train iter" in shared_run.interrupted.stdout  # progress is shown
 
 
 @pytest.mark.slow
-def test_every_method_runs_on_the_same_seeds_and_is_compared_pairwise(tiny_pipeline):
-    out, proc = tiny_pipeline
-    results = json.loads((out / "results.json").read_text())
+def test_every_method_runs_on_the_same_seeds_and_is_compared_pairwise(shared_run):
+    results = json.loads((shared_run.out / "results.json").read_text())
     seeds = {m: sorted(r["seed"] for r in results["runs"] if r["method"] == m) for m in
              {r["method"] for r in results["runs"]}}  # fmt: skip
     assert len(set(map(tuple, seeds.values()))) == 1, seeds  # PBT members included
@@ -105,16 +287,15 @@ def test_every_method_runs_on_the_same_seeds_and_is_compared_pairwise(tiny_pipel
 
 
 @pytest.mark.slow
-def test_meta_training_never_computes_real_accuracy(tiny_pipeline):
-    _, proc = tiny_pipeline
-    meta = proc.stdout.split("2/3")[0]
+def test_meta_training_never_computes_real_accuracy(shared_run):
+    meta = "".join(s.stdout.split("2/3")[0] for s in shared_run.stages)
     assert "meta-train iter" in meta
     assert "real" not in meta.lower() and "test acc" not in meta.lower()
 
 
 @pytest.mark.slow
-def test_deploy_saved_policy_skips_meta_training(tiny_pipeline, tmp_path):
-    out, _ = tiny_pipeline
+def test_deploy_saved_policy_skips_meta_training(shared_run, tmp_path):
+    out = shared_run.out
     checkpoint = json.loads((out / "results.json").read_text())["policy_checkpoint"]
     proc = run(
         "--preset",
@@ -317,10 +498,10 @@ def test_bad_visda_data_in_a_real_process_is_one_line_without_traceback(tmp_path
 
 
 @pytest.mark.slow
-def test_pbt_members_keep_only_their_last_checkpoint(tiny_pipeline):
+def test_pbt_members_keep_only_their_last_checkpoint(shared_run):
     """None is deleted while the population runs (a member may restore a donor's checkpoint
     after the donor has moved on); once it has finished, only the newest stays."""
-    out, _ = tiny_pipeline
+    out = shared_run.out
     members = [d for d in (out / "tune" / "pbt").iterdir() if d.is_dir()]
     assert len(members) == 2
     for member in members:

@@ -48,7 +48,10 @@ def test_train_checkpoint_restore_act(algo, lstm, on_tiny, tmp_path):
         algo,
         env_config,
         windows_per_episode=3,
-        resources=Resources(num_env_runners=1),
+        # Sampling in the driver's own env runner: remote runners (weight sync, restarts,
+        # metrics from several processes) are the pipeline tests' concern, and each remote
+        # one costs seconds to start.
+        resources=Resources(num_env_runners=0),
         episodes_per_iteration=1,
         use_lstm=lstm,
         callbacks=ASGMetricsCallback,

@@ -47,13 +47,16 @@ def make_env(env_config: dict[str, Any]) -> gym.Env:
     errors there, see `envs.input_errors`), `crash_once_file` (tests: wrap in `CrashOnce`) and
     `standin` (tests: `envs.standin.BestRateEnv`, whose best action is known)."""
     kwargs = dict(env_config)
+    marker = kwargs.pop("crash_once_file", None)
+    error_file = kwargs.pop("input_error_file", None)
     if kwargs.pop("standin", False):
         from envs.standin import BestRateEnv
 
-        return BestRateEnv(**kwargs)
-    marker = kwargs.pop("crash_once_file", None)
-    error_file = kwargs.pop("input_error_file", None)
-    env = make_reporting_env(kwargs, error_file) if error_file else SynToRealEnv(**kwargs)
+        env = BestRateEnv(**kwargs)
+    elif error_file:
+        env = make_reporting_env(kwargs, error_file)
+    else:
+        env = SynToRealEnv(**kwargs)
     return CrashOnce(env, marker) if marker else env
 
 

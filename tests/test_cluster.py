@@ -57,7 +57,7 @@ def test_pipeline_spreads_env_runners_over_two_nodes_and_resumes(two_node_cluste
         sys.executable, str(ROOT / "experiments" / "asg_visda.py"), "--preset", "tiny",
         "--dataset", "visda", "--data-root", str(tree), "--fewshot-per-class", "1",
         "--address", address, "--num-env-runners", "8", "--meta-episodes", "8",
-        "--seeds", "2", "--baselines", "hand_tuned", "--output-dir", str(out),
+        "--seeds", "1", "--baselines", "hand_tuned", "--output-dir", str(out),
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -78,7 +78,7 @@ def test_pipeline_spreads_env_runners_over_two_nodes_and_resumes(two_node_cluste
     assert len(nodes) == 2, nodes  # env runners sampled episodes on both nodes
     assert sorted((out / "tune" / "meta_train").glob("*/checkpoint_*"))
     summary = json.loads((out / "results.json").read_text())
-    assert summary["complete"] and len(summary["runs"]) == 4
+    assert summary["complete"] and len(summary["runs"]) == 2
     assert summary["finetune_config"]["num_classes"] == 0  # taken from the 10-class labels
 
     again = subprocess.run(

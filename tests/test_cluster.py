@@ -3,8 +3,9 @@
 A head and a second worker node run as separate processes on this machine, each with its own
 logical CPUs, in a private temp folder. The tiny pipeline joins them with `--address`, on a
 VisDA-layout tree with 10 classes (not VisDA's 12), spreads 8 env runners over both nodes, and
-writes results, checkpoints and a resumable state into one shared `--output-dir`. Only the
-processes of this cluster are stopped afterwards, by process id.
+writes results, checkpoints and a resumable state into one shared `--output-dir`; asked for
+more env runners than the cluster has CPUs, it refuses in one line. Only the processes of this
+cluster are stopped afterwards, by process id.
 """
 
 import json
@@ -29,7 +30,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def two_node_cluster():
     folder = tempfile.mkdtemp(prefix="asgray", dir="/tmp")
     port = _free_port()
@@ -93,3 +94,16 @@ def _flat(d: dict, prefix: str = "") -> list[str]:
     for k, v in d.items():
         keys += _flat(v, f"{prefix}{k}/") if isinstance(v, dict) else [f"{prefix}{k}"]
     return keys
+
+
+def test_too_many_env_runners_for_the_cluster_is_refused(two_node_cluster, tmp_path):
+    """Say so instead of waiting forever for resources that will never come."""
+    address, env = two_node_cluster
+    cmd = [
+        sys.executable, str(ROOT / "experiments" / "asg_visda.py"), "--preset", "tiny",
+        "--address", address, "--num-env-runners", "16", "--output-dir", str(tmp_path),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "--num-env-runners 16" in last and "the cluster has 10 CPUs" in last, last

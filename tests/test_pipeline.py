@@ -229,6 +229,7 @@ def test_killed_driver_resumes_without_losing_work(shared_run):
     (checkpoint_00000k holds iteration k + 1), with the episode count carried over."""
     stage = shared_run.killed_in_meta_training
     assert stage.killed_at and "2/3" not in stage.stdout, stage.stdout[-2000:]
+    assert "resuming meta_train" in shared_run.killed_in_evaluation.stdout
     results = meta_results(shared_run.out)
     after = [r for r in results if r["timestamp"] > stage.killed_at]
     iters = [(r["training_iteration"], r["iterations_since_restore"]) for r in results]
@@ -267,6 +268,7 @@ def test_pipeline_writes_results(shared_run):
     assert results["complete"]
     methods = {r["method"] for r in results["table"]}
     assert methods == {"learned (PPO)", "hand_tuned", "pbt"}
+    assert len(results["runs"]) == 6  # 3 methods x 2 seeds, none lost to the kills
     for run_ in results["runs"]:
         assert 0.0 <= run_["test_acc"] <= 1.0
         assert len(run_["multipliers"]) >= 1

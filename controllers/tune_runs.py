@@ -171,6 +171,22 @@ def run_controllers(
     )
 
 
+class MemberPBT(PopulationBasedTraining):
+    """Tune's PBT, with each member keeping its identity: a member that copies a donor's
+    weights keeps its own seed (Tune would copy the donor's whole config), and no member
+    copies at a run's last window, where nothing is left to train and a copy would only
+    report the donor's finished run a second time."""
+
+    def on_trial_result(self, tune_controller, trial, result: dict[str, Any]) -> str:
+        if result.get("done"):
+            return self.CONTINUE
+        return super().on_trial_result(tune_controller, trial, result)
+
+    def _get_new_config(self, trial, trial_to_clone) -> tuple[dict, dict]:
+        config, operations = super()._get_new_config(trial, trial_to_clone)
+        return {**config, "seed": trial.config["seed"]}, operations
+
+
 def run_pbt(
     cfg: FinetuneConfig,
     storage: Path,
@@ -190,7 +206,7 @@ def run_pbt(
     levels = [float(x) for x in LEVELS]
     groups = MODEL_GROUPS[cfg.model]
     interval = max(1, cfg.windows // 4)
-    scheduler = PopulationBasedTraining(
+    scheduler = MemberPBT(
         time_attr="training_iteration",  # one iteration = one window
         perturbation_interval=interval,
         hyperparam_mutations={"pbt_multipliers": {g: levels for g in groups}},

@@ -83,7 +83,7 @@ def controller_trainable(config: dict[str, Any]) -> None:
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
             saved = load_run_state(Path(d))
-        if saved["env"] is None:  # a finished run (PBT may copy one): report its result again
+        if saved["env"] is None:  # a finished run restarted by --resume: report it again
             tune.report(saved["metrics"])
             return
         resume = Resume(saved["env"], saved["policy"], saved["window"], saved["return"])

@@ -199,3 +199,26 @@ def test_any_number_of_env_runners_fits_the_batch(runners, asked, episodes):
     )
     config.validate()
     assert config.train_batch_size_per_learner == 3 * episodes
+
+
+def test_pbt_member_keeps_its_seed_and_never_copies_at_the_last_window():
+    """Tune's PBT copies a donor's whole config, seed included, and may copy a donor's finished
+    run at the last window: then two members report one run under one seed, and the paired
+    comparison loses a seed (seen in the tiny pipeline as seeds [10000, 10000])."""
+    from types import SimpleNamespace
+
+    from controllers.tune_runs import MemberPBT
+
+    pbt = MemberPBT(
+        time_attr="training_iteration",
+        perturbation_interval=1,
+        hyperparam_mutations={"pbt_multipliers": {"head": [0.1, 0.5]}},
+        metric="proxy_acc",
+        mode="max",
+    )
+    donor = SimpleNamespace(config={"seed": 1, "pbt_multipliers": {"head": 0.1}, "window": 7})
+    member = SimpleNamespace(config={"seed": 2, "pbt_multipliers": {"head": 0.5}, "window": 3})
+    config, _ = pbt._get_new_config(member, donor)
+    assert config["seed"] == 2 and config["window"] == 7  # the rest is the donor's
+    last = {"done": True, "training_iteration": 3, "proxy_acc": 0.1}
+    assert pbt.on_trial_result(None, member, last) == pbt.CONTINUE  # nothing copied

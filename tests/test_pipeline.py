@@ -228,12 +228,16 @@ def test_killed_driver_resumes_without_losing_work(shared_run):
     continues from a checkpoint no older than the newest one its saved state recorded
     (checkpoint_00000k holds iteration k + 1), with the episode count carried over."""
     stage = shared_run.killed_in_meta_training
+    resumed = shared_run.killed_in_evaluation  # the --resume after the kill
     assert stage.killed_at and "2/3" not in stage.stdout, stage.stdout[-2000:]
-    assert "resuming meta_train" in shared_run.killed_in_evaluation.stdout
+    assert "resuming meta_train" in resumed.stdout
     results = meta_results(shared_run.out)
     after = [r for r in results if r["timestamp"] > stage.killed_at]
     iters = [(r["training_iteration"], r["iterations_since_restore"]) for r in results]
-    assert after and after[0]["training_iteration"] > after[0]["iterations_since_restore"], iters
+    errors = [e.read_text()[-2000:] for e in (shared_run.out / "tune").rglob("error.txt")]
+    assert after and after[0]["training_iteration"] > after[0]["iterations_since_restore"], (
+        f"restarted from scratch: {iters} {errors}\n{resumed.stdout[-3000:]}"
+    )
     assert after[0]["training_iteration"] >= stage.recorded + 2, (iters, stage.recorded)
     runners = after[0]["env_runners"]
     assert runners["num_episodes_lifetime"] > runners["num_episodes"]

@@ -163,8 +163,12 @@ def shared_run(tmp_path_factory):
 
         def checkpoint_after(stage: Stage):
             def ready(stdout: str) -> bool:
-                # a meta-training iteration of this process, saved in the state
-                return "meta-train iter" in stdout and recorded_checkpoint(meta) > stage.recorded
+                # a meta-training iteration of this process, saved in the state; then a pause,
+                # so that the kill does not land on the copy that brought that state to storage
+                if "meta-train iter" in stdout and recorded_checkpoint(meta) > stage.recorded:
+                    time.sleep(1.5)
+                    return True
+                return False
 
             return ready
 

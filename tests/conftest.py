@@ -7,6 +7,15 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+def tiny_pipeline(*flags) -> list[str]:
+    """The command line of `experiments/asg_visda.py` on the tiny preset with `flags` added."""
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "experiments" / "asg_visda.py"
+    return [sys.executable, str(script), "--preset", "tiny", *map(str, flags)]
+
+
 @pytest.fixture(scope="session")
 def tiny_env():
     """One tiny-preset env shared by tests that only read from it (building costs seconds)."""

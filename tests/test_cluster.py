@@ -13,12 +13,11 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import kill_processes_mentioning
+from conftest import kill_processes_mentioning, tiny_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -54,12 +53,11 @@ def test_pipeline_spreads_env_runners_over_two_nodes_and_resumes(two_node_cluste
     address, env = two_node_cluster
     tree = make_image_tree(tmp_path / "ten_classes", n_per_class=4, size=16, num_classes=10)
     out = tmp_path / "shared"
-    cmd = [
-        sys.executable, str(ROOT / "experiments" / "asg_visda.py"), "--preset", "tiny",
+    cmd = tiny_pipeline(
         "--dataset", "visda", "--data-root", str(tree), "--fewshot-per-class", "1",
         "--address", address, "--num-env-runners", "8", "--meta-episodes", "8",
-        "--seeds", "1", "--baselines", "hand_tuned", "--output-dir", str(out),
-    ]  # fmt: skip
+        "--seeds", "1", "--baselines", "hand_tuned", "--output-dir", out,
+    )  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "10 CPUs" in proc.stdout  # both nodes' CPUs were seen
@@ -99,10 +97,7 @@ def _flat(d: dict, prefix: str = "") -> list[str]:
 def test_too_many_env_runners_for_the_cluster_is_refused(two_node_cluster, tmp_path):
     """Say so instead of waiting forever for resources that will never come."""
     address, env = two_node_cluster
-    cmd = [
-        sys.executable, str(ROOT / "experiments" / "asg_visda.py"), "--preset", "tiny",
-        "--address", address, "--num-env-runners", "16", "--output-dir", str(tmp_path),
-    ]  # fmt: skip
+    cmd = tiny_pipeline("--address", address, "--num-env-runners", "16", "--output-dir", tmp_path)
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert proc.returncode == 2, proc.stderr[-2000:]
     last = proc.stderr.strip().splitlines()[-1]

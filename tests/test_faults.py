@@ -3,22 +3,16 @@ image that only an env runner reads stops it in one line. (Ctrl-C and killed dri
 test_pipeline.py, on its shared run.)"""
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import ray
+from conftest import tiny_pipeline
 
 from controllers.algorithms import Resources, build_algo_config
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
-
-
-def tiny_pipeline(*flags: str | Path) -> list[str]:
-    """The command line of the pipeline on the tiny preset with `flags` added."""
-    script = ROOT / "experiments" / "asg_visda.py"
-    return [sys.executable, str(script), "--preset", "tiny", *map(str, flags)]
 
 
 def test_env_runner_crash_is_restarted_and_iteration_completes(tmp_path):

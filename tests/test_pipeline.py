@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import ray  # noqa: F401  before any capsys test: Ray's log handler binds to the stderr it sees
-from conftest import kill_processes_mentioning, private_ray_env
+from conftest import kill_processes_mentioning, private_ray_env, tiny_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "experiments" / "asg_visda.py"
@@ -152,35 +152,33 @@ def run_stage(
 @pytest.fixture(scope="module")
 def shared_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("asg_tiny")
-    cmd = [
-        sys.executable, str(SCRIPT), "--preset", "tiny", "--meta-episodes", "8",
-        "--seeds", "2", "--baselines", "hand_tuned,pbt", "--output-dir", str(out),
-    ]  # fmt: skip
+    cmd = tiny_pipeline(
+        "--meta-episodes", "8", "--seeds", "2", "--baselines", "hand_tuned,pbt", "--output-dir", out
+    )
     meta = out / "tune" / "meta_train"
     with private_ray_env() as ray_env:
         env = {**ray_env, "ASG_TEST_API_TOKEN": SECRET}
         logs = tmp_path_factory.mktemp("logs")
 
-        def checkpoint_after(stage: Stage):
+        def checkpoint_after(recorded: int):
             def ready(stdout: str) -> bool:
                 # a meta-training iteration of this process, saved in the state; then a pause,
                 # so that the kill does not land on the copy that brought that state to storage
-                if "meta-train iter" in stdout and recorded_checkpoint(meta) > stage.recorded:
+                if "meta-train iter" in stdout and recorded_checkpoint(meta) > recorded:
                     time.sleep(1.5)
                     return True
                 return False
 
             return ready
 
-        before = Stage("", "", 0)
-        interrupted = run_stage(cmd, env, logs / "1", checkpoint_after(before), signal.SIGINT)
+        interrupted = run_stage(cmd, env, logs / "1", checkpoint_after(-1), signal.SIGINT)
         interrupted.recorded = recorded_checkpoint(meta)
         interrupted_results = json.loads((out / "results.json").read_text())
         interrupted_md = (out / "results.md").read_text()
 
         resume = [*cmd, "--resume"]
         killed_meta = run_stage(
-            resume, env, logs / "2", checkpoint_after(interrupted), signal.SIGKILL
+            resume, env, logs / "2", checkpoint_after(interrupted.recorded), signal.SIGKILL
         )
         killed_meta.recorded = recorded_checkpoint(meta)
         killed_eval = run_stage(

@@ -18,6 +18,7 @@ from typing import Any
 from ray import tune
 from ray.tune.schedulers import PopulationBasedTraining
 
+from controllers.atomic_storage import storage_filesystem
 from controllers.spec import ControllerSpec
 from controllers.tune_trainable import controller_trainable
 from envs.actions import LEVELS
@@ -107,7 +108,7 @@ def progress_line(config: dict[str, Any], result: dict[str, Any]) -> str:
 def make_tuner(trainable, storage: Path, name: str, resume: bool, **kwargs) -> tune.Tuner:
     """A new Tuner, or the interrupted one restored when `resume` and its state exists."""
     path = storage / name
-    if resume and tune.Tuner.can_restore(str(path)):
+    if resume and tune.Tuner.can_restore(str(path), storage_filesystem=storage_filesystem()):
         print(f"[asg] resuming {name} from {path}", flush=True)
         return tune.Tuner.restore(
             str(path),
@@ -115,6 +116,7 @@ def make_tuner(trainable, storage: Path, name: str, resume: bool, **kwargs) -> t
             resume_unfinished=True,
             resume_errored=True,
             param_space=kwargs.get("param_space"),
+            storage_filesystem=storage_filesystem(),
         )
     if not resume and path.exists() and any(path.iterdir()):
         raise ConfigError(
@@ -128,13 +130,14 @@ def durable_run_config(
 ) -> tune.RunConfig:
     """A RunConfig whose experiment state reaches storage within about a second of each
     result, so a driver killed at any moment resumes from a recent checkpoint (Tune's defaults
-    save it every 10+ s and sync it every 5 min). Not after every result: Tune copies the
-    state into storage file by file, not atomically, and a kill during a copy leaves a
-    truncated file that no resume can read; back-to-back copies made that likely."""
+    save it every 10+ s and sync it every 5 min). Every file reaches storage whole or not at
+    all (`atomic_storage`): a kill during Tune's file-by-file copy leaves the previous
+    version, never a truncated file that no resume can read."""
     os.environ["TUNE_GLOBAL_CHECKPOINT_S"] = "1"  # read when the Tuner starts
     return tune.RunConfig(
         name=name,
         storage_path=str(storage),
+        storage_filesystem=storage_filesystem(),
         checkpoint_config=checkpoint,
         sync_config=tune.SyncConfig(sync_period=0),
         failure_config=tune.FailureConfig(max_failures=3),
@@ -257,7 +260,9 @@ def _fit_controller_trials(
         name,
         resume,
         param_space=param_space,
-        tune_config=tune_config,
+        # A finished trial's actor runs the next one: a new actor first spends seconds of CPU
+        # importing torch and the project; every run seeds and builds its own env regardless.
+        tune_config=dataclasses.replace(tune_config, reuse_actors=True),
         run_config=trial_run_config(storage, name, keep),
     )
     grid = tuner.fit()

@@ -185,7 +185,7 @@ class SynToRealEnv(gym.Env):
     def _final_report(self, chosen: Accuracy | None) -> dict[str, Any]:
         """Real-target accuracy, every proxy split, ImageNet retention and feature energy (an
         `EndOfRun`): for judging methods, proxies and guidance. None of it feeds the reward."""
-        test = self.run.evaluate("test")
+        test, energy = self.run.evaluate_with_energy("test")
         reward_proxy = self.cfg.reward_proxy
         proxies = {
             n: chosen if (n == reward_proxy and chosen) else self.run.evaluate(f"proxy/{n}")
@@ -197,7 +197,7 @@ class SynToRealEnv(gym.Env):
             test_overall_acc=test.overall,
             proxy_accs={n: a.mean_class for n, a in proxies.items()},
             proxy_nlls={n: a.nll for n, a in proxies.items()},
-            test_feature_energy=self.run.feature_energy("test"),
+            test_feature_energy=energy,
             **(
                 {}
                 if kept is None

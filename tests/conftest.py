@@ -6,6 +6,37 @@ import pytest
 # Two cores on CI: keep torch from oversubscribing when Ray workers run beside the tests.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+# The longest units of work, longest first. pytest-xdist (`--dist loadgroup
+# --no-loadscope-reorder`, see pyproject.toml) hands its two workers whole groups in this
+# order, then every other test file as one group: the long end-to-end runs start at once, one
+# per worker, and the short files fill in around them instead of one long run ending the suite.
+LONGEST_FIRST = (
+    # The command-line pipeline runs (test_cluster.py's, and the shared run that most of
+    # test_pipeline.py's slow tests inspect) load both cores: one after the other on one worker,
+    # with single-threaded files on the other, the suite ends sooner than with the two at once.
+    "pipeline_runs",
+    "test_rllib_algorithms.py",
+    "test_rllib_learns.py",
+    "test_faults.py",
+    "test_env.py",
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    def group(item) -> str:
+        marker = item.get_closest_marker("xdist_group")
+        if marker is not None:
+            return marker.args[0]
+        item.add_marker(pytest.mark.xdist_group(item.path.name))  # its file's module fixtures
+        return item.path.name
+
+    def rank(item) -> int:
+        name = group(item)
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: collection order within a rank
+
 
 def tiny_pipeline(*flags) -> list[str]:
     """The command line of `experiments/asg_visda.py` on the tiny preset with `flags` added."""
@@ -14,6 +45,18 @@ def tiny_pipeline(*flags) -> list[str]:
 
     script = Path(__file__).resolve().parent.parent / "experiments" / "asg_visda.py"
     return [sys.executable, str(script), "--preset", "tiny", *map(str, flags)]
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """One local Ray per pytest worker for the tests that drive RLlib in the test process
+    (3 logical CPUs: a driver and two env runners), started by the first of them and shut
+    down by its own handle when the worker ends."""
+    import ray
+
+    ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -111,11 +111,30 @@ def test_render_rejects_bad_arguments(fonts: list[Path]) -> None:
 
 def test_render_deterministic(fonts: list[Path]) -> None:
     images, labels = render_digits(200, fonts, seed=0)
+    digits._rendered.cache_clear()  # render again, not the process's copy
     again = render_digits(200, fonts, seed=0)
     assert images.tobytes() == again[0].tobytes()
     assert labels.tobytes() == again[1].tobytes()
     other = render_digits(200, fonts, seed=1)
     assert images.tobytes() != other[0].tobytes()
+
+
+def test_rendered_digits_are_copies_a_caller_may_change(fonts: list[Path]) -> None:
+    images, labels = render_digits(30, fonts, seed=4)
+    images[:] = 0
+    labels[:] = -1
+    again, again_labels = render_digits(30, fonts, seed=4)
+    assert again.any() and (again_labels >= 0).all()
+
+
+def test_real_digits_are_sklearns() -> None:
+    from sklearn.datasets import load_digits
+
+    images, labels = load_real_digits()
+    reference = load_digits()
+    assert images.dtype == np.uint8 and labels.dtype == np.int64
+    assert np.array_equal(images, reference.images.astype(np.uint8))
+    assert np.array_equal(labels, reference.target)
 
 
 def test_render_uses_the_given_fonts(fonts: list[Path]) -> None:

@@ -6,7 +6,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import ray
 from conftest import tiny_pipeline
 
 from controllers.algorithms import Resources, build_algo_config
@@ -15,27 +14,25 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
 
-def test_env_runner_crash_is_restarted_and_iteration_completes(tmp_path):
+def test_env_runner_crash_is_restarted_and_iteration_completes(tmp_path, local_ray):
     """An env runner process that dies mid-episode is restarted (RLlib fault tolerance) and the
     training iteration still completes with sampled episodes."""
     marker = tmp_path / "crashed"
     # On the stand-in env with the real env's spaces: RLlib's restart does not depend on what
     # the env computes, and the stand-in's episodes cost nothing.
     env_config = {"standin": True, "num_groups": 5, "windows": 3, "crash_once_file": str(marker)}
-    ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False)
+    config = build_algo_config(
+        "PPO",
+        env_config,
+        windows_per_episode=3,
+        resources=Resources(num_env_runners=2),
+        episodes_per_iteration=2,
+    )
+    algo = config.build_algo()
     try:
-        config = build_algo_config(
-            "PPO",
-            env_config,
-            windows_per_episode=3,
-            resources=Resources(num_env_runners=2),
-            episodes_per_iteration=2,
-        )
-        algo = config.build_algo()
         results = [algo.train() for _ in range(2)]
-        algo.stop()
     finally:
-        ray.shutdown()
+        algo.stop()
     assert marker.exists(), "the injected crash never happened"
     assert results[-1]["env_runners"]["num_episodes_lifetime"] >= 2
     assert results[-1]["training_iteration"] == 2
@@ -62,3 +59,33 @@ def test_input_error_in_an_env_runner_stops_meta_training_in_one_line(tmp_path, 
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: {bad}: cannot read image"), last
     assert "meta-training stopped" in last
+
+
+def test_a_file_cut_short_in_storage_leaves_the_previous_version(tmp_path):
+    """Tune writes its state into --output-dir through `storage_filesystem()`: a write that
+    never finishes (the driver killed mid-copy) leaves the old file whole and no truncated one;
+    a finished copy lands byte for byte; the filesystem survives pickling (Tune ships it to
+    its trial actors)."""
+    import pickle
+
+    import pyarrow.fs
+
+    from controllers.atomic_storage import PART_SUFFIX, storage_filesystem
+
+    fs = pickle.loads(pickle.dumps(storage_filesystem()))
+    source = tmp_path / "staging"
+    (source / "trial").mkdir(parents=True)
+    (source / "tuner.pkl").write_bytes(b"new state " * 1000)
+    (source / "trial" / "result.json").write_text('{"training_iteration": 2}\n')
+    target = tmp_path / "storage"
+    pyarrow.fs.copy_files(str(source), str(target), destination_filesystem=fs)
+    assert (target / "tuner.pkl").read_bytes() == b"new state " * 1000
+    assert (target / "trial" / "result.json").read_text() == '{"training_iteration": 2}\n'
+
+    stream = fs.open_output_stream(str(target / "tuner.pkl"))
+    stream.write(b"half of a newer st")  # ... and the process dies here
+    assert (target / "tuner.pkl").read_bytes() == b"new state " * 1000
+    assert [p.name for p in target.glob(f".tuner.pkl.*{PART_SUFFIX}")]  # Tune reads no such name
+    stream.close()
+    assert (target / "tuner.pkl").read_bytes() == b"half of a newer st"
+    assert not list(target.glob(f"*{PART_SUFFIX}"))

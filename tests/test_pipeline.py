@@ -48,8 +48,10 @@ SECRET = "canary-7f3a9c51e2"  # a credential in the environment must not reach a
 
 
 def shared_run_test(test):
-    """Marks a test of the shared run: slow, and with room for the run's four processes
-    (4-7 minutes on 2 busy cores), which the first such test pays for."""
+    """Marks a test of the shared run: slow, run by the worker that runs the other pipeline
+    runs (tests/conftest.py), and with room for the run's four processes (4-7 minutes on 2
+    busy cores), which the first such test pays for."""
+    test = pytest.mark.xdist_group("pipeline_runs")(test)
     return pytest.mark.slow(pytest.mark.timeout(1500)(test))
 
 
@@ -60,6 +62,7 @@ class Stage:
     stdout: str
     stderr: str
     returncode: int
+    seconds: float = 0.0  # wall time from start to exit
     killed_at: float = 0.0  # time.time() of the SIGKILL; 0 when it was not killed
     recorded: int = -1  # newest meta-training checkpoint its saved state holds afterwards
 
@@ -129,7 +132,8 @@ def run_stage(
         proc = subprocess.Popen(
             cmd, stdout=out, stderr=err, text=True, cwd=ROOT, env=env, start_new_session=True
         )
-    deadline, killed_at = time.time() + timeout, 0.0
+    start = time.time()
+    deadline, killed_at = start + timeout, 0.0
     while proc.poll() is None and time.time() < deadline:
         if ready is not None and ready(out_log.read_text()):
             if stop == signal.SIGKILL:
@@ -146,7 +150,8 @@ def run_stage(
         proc.wait()
     if killed_at:
         kill_processes_mentioning(env["RAY_TMPDIR"])  # its orphans, and nobody else's
-    return Stage(out_log.read_text(), err_log.read_text(), proc.returncode, killed_at)
+    seconds = time.time() - start
+    return Stage(out_log.read_text(), err_log.read_text(), proc.returncode, seconds, killed_at)
 
 
 @pytest.fixture(scope="module")
@@ -186,6 +191,8 @@ def shared_run(tmp_path_factory):
         )
         at_kill = finished_trials(out)
         finished = run_stage(resume, env, logs / "4")
+    stages = (interrupted, killed_meta, killed_eval, finished)
+    print("shared run stage seconds:", [round(s.seconds) for s in stages])  # shown with -s
     return SharedRun(
         out, interrupted, killed_meta, killed_eval, finished, interrupted_results,
         interrupted_md, at_kill,

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import ray
 import torch
 
 from controllers.algorithms import Resources, action_encoding_for, build_algo_config
@@ -15,14 +14,7 @@ from controllers.saved_policy import RLLIB_MODULE_SUBDIR, RLModulePolicy, export
 from envs.syn_to_real import SynToRealEnv
 from trainables.errors import ConfigError
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("local_ray")]
 
 
 @pytest.mark.parametrize(

@@ -5,25 +5,17 @@ The untrained greedy policy is checked to be far from it, so the test can fail."
 
 import numpy as np
 import pytest
-import ray
 
 from controllers.algorithms import Resources, action_encoding_for, build_algo_config
 from controllers.saved_policy import RLModulePolicy
 from envs import actions
 from envs.standin import BestRateEnv
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("local_ray")]
 
 GROUPS, WINDOWS, TARGET = 3, 4, 0.3
 BUDGET = 60  # training iterations of 16 episodes (64 windows) each, at most
 SHORT_BUDGET = 20  # for the algorithms known not to learn it: enough to show no progress
-
-
-@pytest.fixture(scope="module", autouse=True)
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def greedy_error(algo, name: str) -> float:

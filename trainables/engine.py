@@ -182,7 +182,6 @@ class _StageTimer:
         return sum(a.elapsed_time(b) for a, b in self._pairs) / 1000.0
 
 
-@torch.inference_mode()
 def evaluate(
     model: nn.Module,
     loader: DataLoader,
@@ -193,21 +192,40 @@ def evaluate(
 ) -> Accuracy:
     """Accuracy and NLL of the task head; with `flip`, softmax averaged over the image and its
     mirror (ASG's evaluation). Counts stay on the device until the end of the split."""
+    return evaluate_with_features(model, loader, num_classes, device, flip, precision)[0]
+
+
+@torch.inference_mode()
+def evaluate_with_features(
+    model: nn.Module,
+    loader: DataLoader,
+    num_classes: int,
+    device: torch.device,
+    flip: bool = False,
+    precision: Precision | None = None,
+    max_features: int = 0,
+) -> tuple[Accuracy, torch.Tensor]:
+    """`evaluate`, plus the pooled features (float32, of the unmirrored images) of the first
+    `max_features` images, taken from the same forward passes."""
     precision = precision or resolve_precision("off", "off", device)
     model.eval()
     cm = torch.zeros(num_classes, num_classes, dtype=torch.long, device=device)
     nll_sum = torch.zeros((), dtype=torch.float64, device=device)
-    n = 0
+    n, feats = 0, []
     for x, y in loader:
         x, y = precision.inputs(x, device), y.to(device, non_blocking=True).long()
         with precision.autocast():
-            probs = model(x).task_logits.float().softmax(dim=1)
+            out = model(x)
+            probs = out.task_logits.float().softmax(dim=1)
             if flip:
                 probs = 0.5 * (probs + model(x.flip(3)).task_logits.float().softmax(dim=1))
+        if n < max_features:
+            feats.append(out.features.float()[: max_features - n])
         cm += confusion_matrix(probs.argmax(dim=1), y, num_classes)
         nll_sum += -probs.gather(1, y[:, None]).clamp_min(1e-12).log().sum().double()
         n += len(y)
-    return accuracy_from_confusion(cm.cpu(), nll_sum.item() / max(n, 1))
+    features = torch.cat(feats) if feats else torch.zeros(0, device=device)
+    return accuracy_from_confusion(cm.cpu(), nll_sum.item() / max(n, 1)), features
 
 
 def infinite_batches(loader: DataLoader) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

@@ -16,7 +16,14 @@ from torch.utils.data import DataLoader, Dataset
 from trainables.config import FinetuneConfig
 from trainables.csg import ContrastiveGuidance, CSGConfig, hyperspherical_energy
 from trainables.data.splits import Splits, build_splits
-from trainables.engine import Guidance, WindowStats, evaluate, infinite_batches, train_window
+from trainables.engine import (
+    Guidance,
+    WindowStats,
+    evaluate,
+    evaluate_with_features,
+    infinite_batches,
+    train_window,
+)
 from trainables.errors import ConfigError
 from trainables.metrics import Accuracy
 from trainables.models import build_model
@@ -219,6 +226,22 @@ class FinetuneRun:
             precision=self.precision,
         )
 
+    def evaluate_with_energy(self, split: str, max_images: int = 2000) -> tuple[Accuracy, float]:
+        """`evaluate(split)`, plus the hyperspherical energy (s=1) of the normalised pooled
+        features of its first `max_images` images, from the same forward passes: CSG's
+        diagnostic of feature diversity (lower: more evenly spread). A report, never part of
+        the reward."""
+        acc, features = evaluate_with_features(
+            self.model,
+            self._eval_loaders[split],
+            self.splits.num_classes,
+            self.device,
+            flip=self.cfg.flip_eval,
+            precision=self.precision,
+            max_features=max_images,
+        )
+        return acc, hyperspherical_energy(features, s=1.0)
+
     @property
     def proxy_names(self) -> tuple[str, ...]:
         return tuple(self.splits.proxies)
@@ -239,22 +262,6 @@ class FinetuneRun:
         ref = copy.deepcopy(self.model)
         ref.load_state_dict(self._initial_state)
         return ref.eval().requires_grad_(False)
-
-    @torch.inference_mode()
-    def feature_energy(self, split: str = "test", max_images: int = 2000) -> float:
-        """Hyperspherical energy (s=1) of the normalised pooled features on the first
-        `max_images` images of `split`: CSG's diagnostic of feature diversity (lower: more
-        evenly spread). A report, never part of the reward."""
-        self.model.eval()
-        feats, n = [], 0
-        for x, _ in self._eval_loaders[split]:
-            with self.precision.autocast():
-                f = self.model(self.precision.inputs(x, self.device)).features.float()
-            feats.append(f[: max_images - n])
-            n += len(feats[-1])
-            if n >= max_images:
-                break
-        return hyperspherical_energy(torch.cat(feats), s=1.0)
 
     def multipliers(self) -> list[float]:
         return lr_scales(self.optimizer) if self.optimizer else [1.0] * self.num_groups

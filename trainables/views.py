@@ -9,7 +9,6 @@ Randomness comes from torch's global generator, which a run seeds at reset: view
 from __future__ import annotations
 
 import torch
-from torchvision.transforms import v2
 
 from trainables.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
@@ -18,6 +17,8 @@ class RandAugmentView:
     """`view(x)`: RandAugment(num_ops, magnitude) applied image by image to a normalised batch."""
 
     def __init__(self, num_ops: int = 1, magnitude: int = 6) -> None:
+        from torchvision.transforms import v2  # here: only CSG's key view needs torchvision
+
         self.augment = v2.RandAugment(num_ops=num_ops, magnitude=magnitude)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:

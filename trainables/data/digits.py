@@ -13,6 +13,7 @@ Both domains keep ink bright (high level) on a dark background.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -198,13 +199,20 @@ def render_digits(n: int, fonts: list[Path], seed: int) -> tuple[np.ndarray, np.
     Returns (images uint8 [n, 8, 8] with levels 0..16, labels int64 [n]). The classes are
     balanced (``i % 10``, shuffled), fonts are sampled uniformly, and each digit gets a random
     font size, stroke width, rotation (+-15 deg), shear (+-0.35), horizontal stretch, optional
-    blur and binarisation threshold. Deterministic given ``seed`` and ``fonts``.
+    blur and binarisation threshold. Deterministic given ``seed`` and ``fonts``, so a process
+    renders each (n, fonts, seed) once and hands out copies: every env of a reused Ray actor
+    or of a test process builds on the same renders.
     """
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
         raise ConfigError(f"n must be a non-negative integer, got {n!r}")
-    fonts = [Path(f) for f in fonts]
     if not fonts:
         raise ConfigError("render_digits needs at least one font")
+    images, labels = _rendered(int(n), tuple(Path(f) for f in fonts), int(seed))
+    return images.copy(), labels.copy()
+
+
+@functools.lru_cache(maxsize=16)
+def _rendered(n: int, fonts: tuple[Path, ...], seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n, dtype=np.int64) % 10)
     font_idx = rng.integers(len(fonts), size=n)
@@ -232,12 +240,20 @@ def render_digits(n: int, fonts: list[Path], seed: int) -> tuple[np.ndarray, np.
 
 
 def load_real_digits() -> tuple[np.ndarray, np.ndarray]:
-    """The real target domain: sklearn's digits as (uint8 [1797, 8, 8] levels 0..16, int64)."""
-    from sklearn.datasets import load_digits
+    """The real target domain: sklearn's digits as (uint8 [1797, 8, 8] levels 0..16, int64).
 
-    bunch = load_digits()
-    images = np.asarray(bunch.images).round().clip(0, 16).astype(np.uint8)
-    return images, np.asarray(bunch.target, dtype=np.int64)
+    Read from the file scikit-learn ships (`sklearn/datasets/data/digits.csv.gz`: 64 levels and
+    the label per row), what `sklearn.datasets.load_digits` reads, without importing sklearn:
+    that import costs every process that builds an env about 2 s of CPU."""
+    spec = importlib.util.find_spec("sklearn")  # locates the package without running it
+    if spec is None or spec.origin is None:
+        raise DataError("the real digits need scikit-learn installed (pip install scikit-learn)")
+    csv = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz"
+    if not csv.is_file():
+        raise DataError(f"scikit-learn's digits file is missing: {csv}")
+    rows = np.loadtxt(csv, delimiter=",", dtype=np.float64)
+    images = rows[:, :64].reshape(-1, 8, 8).round().clip(0, 16).astype(np.uint8)
+    return images, rows[:, 64].astype(np.int64)
 
 
 def levels_to_tensor(images: np.ndarray, image_size: int) -> torch.Tensor:

@@ -12,22 +12,31 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import torch
-import torchvision
 from torch import Tensor, nn
-from torchvision.models import ResNet50_Weights, ResNet101_Weights
 
 from trainables.errors import WeightsError
 from trainables.models.grouped import GroupedClassifier, load_checked, read_state_dict
 
+if TYPE_CHECKING:
+    import torchvision
+
 RESNET_GROUPS = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "head")
 
-_ARCHS = {
-    "resnet50": (torchvision.models.resnet50, ResNet50_Weights.IMAGENET1K_V1),
-    "resnet101": (torchvision.models.resnet101, ResNet101_Weights.IMAGENET1K_V1),
-}
+
+def _arch(name: str):
+    """(constructor, ImageNet weights) of torchvision's `name`. torchvision is imported here,
+    not with this module: importing it costs every Ray worker that builds an env about 2 s of
+    CPU, and only ResNet runs need it."""
+    from torchvision.models import ResNet50_Weights, ResNet101_Weights, resnet50, resnet101
+
+    return {
+        "resnet50": (resnet50, ResNet50_Weights.IMAGENET1K_V1),
+        "resnet101": (resnet101, ResNet101_Weights.IMAGENET1K_V1),
+    }[name]
 
 
 class ResNetClassifier(GroupedClassifier):
@@ -68,13 +77,13 @@ class ResNetClassifier(GroupedClassifier):
 
 def default_weights_file(name: str) -> Path:
     """Where torchvision's weights API looks for `name`'s ImageNet weights (torch hub cache)."""
-    _, weights = _ARCHS[name]
+    _, weights = _arch(name)
     filename = os.path.basename(urlparse(weights.url).path)
     return Path(torch.hub.get_dir()) / "checkpoints" / filename
 
 
 def _load_default(net: nn.Module, name: str) -> None:
-    _, weights = _ARCHS[name]
+    _, weights = _arch(name)
     path = default_weights_file(name)
     if not path.is_file():
         raise WeightsError(
@@ -97,7 +106,7 @@ def build_resnet(
     head_hidden: int = 0,
 ) -> ResNetClassifier:
     """`name` is "resnet50" or "resnet101"; `weights` is a torchvision-layout state dict file."""
-    constructor, _ = _ARCHS[name]
+    constructor, _ = _arch(name)
     net = constructor(weights=None)  # random init; overwritten below when pretrained
     if weights is not None:
         load_checked(net, read_state_dict(weights), str(weights), name)

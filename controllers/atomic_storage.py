@@ -1,0 +1,80 @@
+"""A local storage filesystem for Ray Tune whose files appear whole or not at all.
+
+Tune copies its experiment state (`tuner.pkl`, `experiment_state-*.json`, each trial's
+`result.json`) and checkpoints into `--output-dir` file by file, and pyarrow's local filesystem
+writes each file in place: truncate, then write. A driver killed during such a copy leaves a
+truncated `tuner.pkl` or `result.json` that no `--resume` can read. This filesystem writes every
+file to a temporary name in the same folder and renames it over the target when the file is
+complete (`os.replace`, atomic on POSIX): a kill leaves the previous version, or a stray
+`.*.part` file that Tune never reads.
+
+Use `storage_filesystem()` wherever Tune is told where storage is: `RunConfig`,
+`Tuner.can_restore` and `Tuner.restore`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import uuid
+
+import pyarrow
+import pyarrow.fs
+from fsspec.implementations.local import LocalFileSystem
+
+PART_SUFFIX = ".part"
+
+
+class _ReplaceOnClose(io.RawIOBase):
+    """A write-only file that lands at `path` only when closed; until then it is a hidden
+    temporary file beside `path`."""
+
+    def __init__(self, path: str) -> None:
+        folder, name = os.path.split(path)
+        self._tmp = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:12]}{PART_SUFFIX}")
+        # the permissions the umask gives any new file (mkstemp's would be 0600)
+        fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        self._file = os.fdopen(fd, "wb")
+        self._path = path
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        return self._file.write(data)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def flush(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            self._file.close()
+            os.replace(self._tmp, self._path)
+        finally:
+            super().close()
+
+
+class AtomicLocalHandler(pyarrow.fs.FSSpecHandler):
+    """pyarrow filesystem handler over the local disk whose output streams replace on close."""
+
+    def __init__(self) -> None:
+        super().__init__(LocalFileSystem())
+
+    def __reduce__(self):  # Tune ships the filesystem to its trial actors
+        return (AtomicLocalHandler, ())
+
+    def get_type_name(self) -> str:
+        return "atomic-local"
+
+    def open_output_stream(self, path, metadata):
+        return pyarrow.PythonFile(_ReplaceOnClose(path), mode="w")
+
+
+def storage_filesystem() -> pyarrow.fs.FileSystem:
+    return pyarrow.fs.PyFileSystem(AtomicLocalHandler())

@@ -6,36 +6,30 @@ import pytest
 # Two cores on CI: keep torch from oversubscribing when Ray workers run beside the tests.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-# The longest units of work, longest first. pytest-xdist (`--dist loadgroup
-# --no-loadscope-reorder`, see pyproject.toml) hands its two workers whole groups in this
-# order, then every other test file as one group: the long end-to-end runs start at once, one
-# per worker, and the short files fill in around them instead of one long run ending the suite.
-LONGEST_FIRST = (
-    # The command-line pipeline runs (test_cluster.py's, and the shared run that most of
-    # test_pipeline.py's slow tests inspect) load both cores: one after the other on one worker,
-    # with single-threaded files on the other, the suite ends sooner than with the two at once.
-    "pipeline_runs",
+# pytest-xdist (`--dist loadfile --no-loadscope-reorder`, see pyproject.toml) hands each of
+# its two workers one whole test file at a time, in collection order; this order starts the
+# longest files first and the two-node cluster last. The suite is CPU-bound on 2 cores: the
+# shared pipeline run (test_pipeline.py) goes on one worker while the other takes the
+# in-process files, and the cluster's run starts once one of them is free instead of beside
+# the shared run (two pipeline runs at once cost more than one after the other).
+FIRST = (
+    "test_pipeline.py",
     "test_rllib_algorithms.py",
     "test_rllib_learns.py",
     "test_faults.py",
     "test_env.py",
 )
+LAST = ("test_cluster.py",)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
-    def group(item) -> str:
-        marker = item.get_closest_marker("xdist_group")
-        if marker is not None:
-            return marker.args[0]
-        item.add_marker(pytest.mark.xdist_group(item.path.name))  # its file's module fixtures
-        return item.path.name
-
     def rank(item) -> int:
-        name = group(item)
-        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+        name = item.path.name
+        if name in FIRST:
+            return FIRST.index(name)
+        return len(FIRST) + 1 if name in LAST else len(FIRST)
 
-    items.sort(key=rank)  # stable: collection order within a rank
+    items.sort(key=rank)  # stable: collection order within a file
 
 
 def tiny_pipeline(*flags) -> list[str]:

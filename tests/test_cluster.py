@@ -20,7 +20,7 @@ import pytest
 from conftest import kill_processes_mentioning, tiny_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pipeline_runs")]  # tests/conftest.py
+pytestmark = pytest.mark.slow
 
 
 def _free_port() -> int:

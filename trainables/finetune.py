@@ -19,7 +19,6 @@ from trainables.data.splits import Splits, build_splits
 from trainables.engine import (
     Guidance,
     WindowStats,
-    evaluate,
     evaluate_with_features,
     infinite_batches,
     train_window,
@@ -217,30 +216,26 @@ class FinetuneRun:
     def evaluate(self, split: str) -> Accuracy:
         """Score 'proxy' (the chosen proxy-validation split: the reward), 'proxy/<name>' (any
         proxy the data offers) or 'test' (real target: reporting only)."""
-        return evaluate(
-            self.model,
-            self._eval_loaders[split],
-            self.splits.num_classes,
-            self.device,
-            flip=self.cfg.flip_eval,
-            precision=self.precision,
-        )
+        return self._score(split, max_features=0)[0]
 
     def evaluate_with_energy(self, split: str, max_images: int = 2000) -> tuple[Accuracy, float]:
         """`evaluate(split)`, plus the hyperspherical energy (s=1) of the normalised pooled
         features of its first `max_images` images, from the same forward passes: CSG's
         diagnostic of feature diversity (lower: more evenly spread). A report, never part of
         the reward."""
-        acc, features = evaluate_with_features(
+        acc, features = self._score(split, max_features=max_images)
+        return acc, hyperspherical_energy(features, s=1.0)
+
+    def _score(self, split: str, max_features: int) -> tuple[Accuracy, torch.Tensor]:
+        return evaluate_with_features(
             self.model,
             self._eval_loaders[split],
             self.splits.num_classes,
             self.device,
             flip=self.cfg.flip_eval,
             precision=self.precision,
-            max_features=max_images,
+            max_features=max_features,
         )
-        return acc, hyperspherical_energy(features, s=1.0)
 
     @property
     def proxy_names(self) -> tuple[str, ...]:

@@ -27,7 +27,7 @@ PART_SUFFIX = ".part"
 
 class _ReplaceOnClose(io.RawIOBase):
     """A write-only file that lands at `path` only when closed; until then it is a hidden
-    temporary file beside `path`."""
+    temporary file beside `path`. After a failed write (a full disk) closing discards it."""
 
     def __init__(self, path: str) -> None:
         folder, name = os.path.split(path)
@@ -36,12 +36,17 @@ class _ReplaceOnClose(io.RawIOBase):
         fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         self._file = os.fdopen(fd, "wb")
         self._path = path
+        self._failed = False
 
     def writable(self) -> bool:
         return True
 
     def write(self, data) -> int:
-        return self._file.write(data)
+        try:
+            return self._file.write(data)
+        except BaseException:
+            self._failed = True
+            raise
 
     def tell(self) -> int:
         return self._file.tell()
@@ -55,7 +60,10 @@ class _ReplaceOnClose(io.RawIOBase):
             return
         try:
             self._file.close()
-            os.replace(self._tmp, self._path)
+            if self._failed:
+                os.unlink(self._tmp)
+            else:
+                os.replace(self._tmp, self._path)
         finally:
             super().close()
 

@@ -70,7 +70,7 @@ def test_a_file_cut_short_in_storage_leaves_the_previous_version(tmp_path):
 
     import pyarrow.fs
 
-    from controllers.atomic_storage import PART_SUFFIX, storage_filesystem
+    from controllers.atomic_storage import PART_SUFFIX, _ReplaceOnClose, storage_filesystem
 
     fs = pickle.loads(pickle.dumps(storage_filesystem()))
     source = tmp_path / "staging"
@@ -88,4 +88,12 @@ def test_a_file_cut_short_in_storage_leaves_the_previous_version(tmp_path):
     assert [p.name for p in target.glob(f".tuner.pkl.*{PART_SUFFIX}")]  # Tune reads no such name
     stream.close()
     assert (target / "tuner.pkl").read_bytes() == b"half of a newer st"
-    assert not list(target.glob(f"*{PART_SUFFIX}"))
+    assert not list(target.glob(f".*{PART_SUFFIX}"))
+
+    failing = _ReplaceOnClose(str(target / "tuner.pkl"))  # a write that fails (a full disk)
+    failing.write(b"the start of a file")
+    with pytest.raises(TypeError):
+        failing.write("not bytes")
+    failing.close()
+    assert (target / "tuner.pkl").read_bytes() == b"half of a newer st"
+    assert not list(target.glob(f".*{PART_SUFFIX}"))

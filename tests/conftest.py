@@ -11,7 +11,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # longest files first and the two-node cluster last. The suite is CPU-bound on 2 cores: the
 # shared pipeline run (test_pipeline.py) goes on one worker while the other takes the
 # in-process files, and the cluster's run starts once one of them is free instead of beside
-# the shared run (two pipeline runs at once cost more than one after the other).
+# the shared run (two pipeline runs at once slow each other down: see the README's Tests).
 FIRST = (
     "test_pipeline.py",
     "test_rllib_algorithms.py",

@@ -182,19 +182,6 @@ class _StageTimer:
         return sum(a.elapsed_time(b) for a, b in self._pairs) / 1000.0
 
 
-def evaluate(
-    model: nn.Module,
-    loader: DataLoader,
-    num_classes: int,
-    device: torch.device,
-    flip: bool = False,
-    precision: Precision | None = None,
-) -> Accuracy:
-    """Accuracy and NLL of the task head; with `flip`, softmax averaged over the image and its
-    mirror (ASG's evaluation). Counts stay on the device until the end of the split."""
-    return evaluate_with_features(model, loader, num_classes, device, flip, precision)[0]
-
-
 @torch.inference_mode()
 def evaluate_with_features(
     model: nn.Module,
@@ -205,8 +192,10 @@ def evaluate_with_features(
     precision: Precision | None = None,
     max_features: int = 0,
 ) -> tuple[Accuracy, torch.Tensor]:
-    """`evaluate`, plus the pooled features (float32, of the unmirrored images) of the first
-    `max_features` images, taken from the same forward passes."""
+    """Accuracy and NLL of the task head; with `flip`, softmax averaged over the image and its
+    mirror (ASG's evaluation). Counts stay on the device until the end of the split. Also the
+    pooled features (float32, of the unmirrored images) of the first `max_features` images,
+    taken from the same forward passes."""
     precision = precision or resolve_precision("off", "off", device)
     model.eval()
     cm = torch.zeros(num_classes, num_classes, dtype=torch.long, device=device)

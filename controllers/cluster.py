@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import socket
 
-from trainables.errors import ConfigError
+from trainables.errors import ClusterError, ConfigError
 
 
 def check_reachable(address: str) -> None:
@@ -62,12 +62,21 @@ def start_ray(
                 f"{flag} {workers} x {cpus_per_worker:g} CPU needs {need - 1:g} CPUs; this "
                 f"machine has {cores} (join a cluster with --address, or use fewer)"
             )
-        ctx = ray.init(
-            num_cpus=max(cores, min(int(need + 0.999), cores + 1)),
-            include_dashboard=dashboard,
-            dashboard_host=dashboard_host,
-            log_to_driver=False,
-        )
+        try:
+            ctx = ray.init(
+                num_cpus=max(cores, min(int(need + 0.999), cores + 1)),
+                include_dashboard=dashboard,
+                dashboard_host=dashboard_host,
+                log_to_driver=False,
+            )
+        except Exception as exc:  # noqa: BLE001  Ray raises bare Exceptions here
+            # e.g. "The current node timed out during startup" on an overloaded machine
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            # (Ray gives its raylet a fixed 30 s to register: a machine busy with other work
+            # can run out of it; nothing of this run has been written yet: trying again is safe.)
+            raise ClusterError(
+                f"could not start a local Ray ({first}); if this machine is busy, try again"
+            ) from None
     total = ray.cluster_resources()
     cpus, gpus = total.get("CPU", 0), total.get("GPU", 0)
     want_cpu, want_gpu = workers * cpus_per_worker, workers * gpus_per_worker

@@ -84,6 +84,9 @@ class PipelineConfig:
     """Where results, TensorBoard logs and checkpoints go (a shared path on a cluster)."""
     resume: bool = False
     """Continue an interrupted run in --output-dir from its last checkpoints."""
+    dashboard: bool = True
+    """Start Ray's dashboard with the local Ray (--no-dashboard saves its dozen processes on a
+    small machine; a cluster joined with --address keeps its own)."""
     dashboard_host: str = "127.0.0.1"
     """Interface the local Ray dashboard binds to."""
 
@@ -150,7 +153,7 @@ def start_ray(pipe: PipelineConfig) -> None:
         pipe.num_env_runners,
         pipe.cpus_per_env_runner,
         pipe.gpus_per_env_runner,
-        dashboard=True,
+        dashboard=pipe.dashboard,
         dashboard_host=pipe.dashboard_host,
     )
 

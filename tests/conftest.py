@@ -10,8 +10,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # its two workers one whole test file at a time, in collection order; this order starts the
 # longest files first and the two-node cluster last. The suite is CPU-bound on 2 cores: the
 # shared pipeline run (test_pipeline.py) goes on one worker while the other takes the
-# in-process files, and the cluster's run starts once one of them is free instead of beside
-# the shared run (two pipeline runs at once slow each other down: see the README's Tests).
+# in-process files, and the cluster's run starts only once every other file has been handed
+# out. Side by side with the shared run, its eight env runners starting at once kept a stage's
+# local Ray from registering within Ray's fixed 30 s (seen once), and cost more CPU in all.
 FIRST = (
     "test_pipeline.py",
     "test_rllib_algorithms.py",

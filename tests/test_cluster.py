@@ -3,9 +3,9 @@
 A head and a second worker node run as separate processes on this machine, each with its own
 logical CPUs, in a private temp folder. The tiny pipeline joins them with `--address`, on a
 VisDA-layout tree with 10 classes (not VisDA's 12), spreads 8 env runners over both nodes, and
-writes results, checkpoints and a resumable state into one shared `--output-dir`; asked for
-more env runners than the cluster has CPUs, it refuses in one line. Only the processes of this
-cluster are stopped afterwards, by process id.
+writes results, checkpoints and a resumable state into one shared `--output-dir`; a new run
+deploys the policy it exported; asked for more env runners than the cluster has CPUs, it
+refuses in one line. Only the processes of this cluster are stopped afterwards, by process id.
 """
 
 import json
@@ -47,18 +47,27 @@ def two_node_cluster():
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_pipeline_spreads_env_runners_over_two_nodes_and_resumes(two_node_cluster, tmp_path):
+@pytest.fixture(scope="module")
+def cluster_run(two_node_cluster, tmp_path_factory):
+    """The tiny pipeline on the cluster: (its command line, its process, its --output-dir)."""
     from trainables.data.image_list import make_image_tree
 
     address, env = two_node_cluster
-    tree = make_image_tree(tmp_path / "ten_classes", n_per_class=4, size=16, num_classes=10)
-    out = tmp_path / "shared"
+    tree = make_image_tree(
+        tmp_path_factory.mktemp("ten_classes"), n_per_class=4, size=16, num_classes=10
+    )
+    out = tmp_path_factory.mktemp("shared")
     cmd = tiny_pipeline(
         "--dataset", "visda", "--data-root", str(tree), "--fewshot-per-class", "1",
         "--address", address, "--num-env-runners", "8", "--meta-episodes", "8",
-        "--seeds", "1", "--baselines", "hand_tuned", "--output-dir", out,
+        "--seeds", "1", "--baselines", "", "--output-dir", out,
     )  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
+    return cmd, proc, out
+
+
+def test_pipeline_spreads_env_runners_over_two_nodes(cluster_run):
+    _, proc, out = cluster_run
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "10 CPUs" in proc.stdout  # both nodes' CPUs were seen
     assert "raised from 2 to 8" in proc.stdout  # the batch gave way to the 8 runners
@@ -77,14 +86,36 @@ def test_pipeline_spreads_env_runners_over_two_nodes_and_resumes(two_node_cluste
     assert len(nodes) == 2, nodes  # env runners sampled episodes on both nodes
     assert sorted((out / "tune" / "meta_train").glob("*/checkpoint_*"))
     summary = json.loads((out / "results.json").read_text())
-    assert summary["complete"] and len(summary["runs"]) == 2
+    assert summary["complete"] and len(summary["runs"]) == 1  # the learned policy, 1 seed
     assert summary["finetune_config"]["num_classes"] == 0  # taken from the 10-class labels
 
+
+def test_pipeline_on_the_cluster_resumes_from_its_shared_output_dir(two_node_cluster, cluster_run):
+    cmd, proc, _ = cluster_run
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    _, env = two_node_cluster
     again = subprocess.run(
         [*cmd, "--resume"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=900
     )
     assert again.returncode == 0, again.stderr[-2000:]
     assert "resuming meta_train" in again.stdout and "resuming evaluate" in again.stdout
+
+
+def test_deploy_saved_policy_skips_meta_training(two_node_cluster, cluster_run, tmp_path):
+    """The policy the pipeline exported (what results.json names), deployed by a new run."""
+    cmd, proc, out = cluster_run
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    _, env = two_node_cluster
+    checkpoint = json.loads((out / "results.json").read_text())["policy_checkpoint"]
+    cmd = [*cmd[: cmd.index("--seeds")], "--policy-checkpoint", checkpoint, "--seeds", "1"]
+    deploy = subprocess.run(
+        [*cmd, "--baselines", "", "--output-dir", tmp_path],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=600,
+    )  # fmt: skip
+    assert deploy.returncode == 0, deploy.stderr[-3000:]
+    assert "meta-train iter" not in deploy.stdout
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert [r["method"] for r in results["table"]] == ["learned (saved policy)"]
 
 
 def _flat(d: dict, prefix: str = "") -> list[str]:

@@ -49,7 +49,7 @@ def test_input_error_in_an_env_runner_stops_meta_training_in_one_line(tmp_path, 
     cmd = tiny_pipeline(
         "--dataset", "visda", "--data-root", tree, "--fewshot-per-class", "1",
         "--verify-images", "0", "--meta-episodes", "4", "--num-env-runners", "1",
-        "--output-dir", tmp_path / "out",
+        "--no-dashboard", "--output-dir", tmp_path / "out",
     )  # fmt: skip
     # The timeout bounds it: without the fix, RLlib restarts the runner for 10+ minutes.
     proc = subprocess.run(

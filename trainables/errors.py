@@ -17,6 +17,10 @@ class ConfigError(ASGError):
     """A flag or configuration value is invalid."""
 
 
+class ClusterError(ASGError):
+    """Ray could not be started on this machine."""
+
+
 def load_failure(exc: BaseException) -> str:
     """One line on why `torch.load(..., weights_only=True)` failed. PyTorch's own message for a
     refused file suggests weights_only=False, which is the one thing not to do with an

@@ -70,10 +70,10 @@ def start_ray(
                 log_to_driver=False,
             )
         except Exception as exc:  # noqa: BLE001  Ray raises bare Exceptions here
-            # e.g. "The current node timed out during startup" on an overloaded machine
+            # e.g. "The current node timed out during startup": Ray gives its raylet a fixed
+            # 30 s to register, which a busy machine can run out of. Nothing of this run has
+            # been written yet, so trying again is safe.
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            # (Ray gives its raylet a fixed 30 s to register: a machine busy with other work
-            # can run out of it; nothing of this run has been written yet: trying again is safe.)
             raise ClusterError(
                 f"could not start a local Ray ({first}); if this machine is busy, try again"
             ) from None

@@ -85,8 +85,8 @@ class PipelineConfig:
     resume: bool = False
     """Continue an interrupted run in --output-dir from its last checkpoints."""
     dashboard: bool = True
-    """Start Ray's dashboard with the local Ray (--no-dashboard saves its dozen processes on a
-    small machine; a cluster joined with --address keeps its own)."""
+    """Start Ray's dashboard with the local Ray (--no-dashboard: a lighter Ray on a small
+    machine; a cluster joined with --address keeps its own)."""
     dashboard_host: str = "127.0.0.1"
     """Interface the local Ray dashboard binds to."""
 

@@ -49,7 +49,7 @@ SECRET = "canary-7f3a9c51e2"  # a credential in the environment must not reach a
 
 def shared_run_test(test):
     """Marks a test of the shared run: slow, and with room for the run's four processes
-    (4-7 minutes on 2 busy cores), which the first such test pays for."""
+    (3-5 minutes on 2 busy cores), which the first such test pays for."""
     return pytest.mark.slow(pytest.mark.timeout(1500)(test))
 
 

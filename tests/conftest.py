@@ -10,9 +10,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # its two workers one whole test file at a time, in collection order; this order starts the
 # longest files first and the two-node cluster last. The suite is CPU-bound on 2 cores: the
 # shared pipeline run (test_pipeline.py) goes on one worker while the other takes the
-# in-process files, and the cluster's run starts only once every other file has been handed
-# out. Side by side with the shared run, its eight env runners starting at once kept a stage's
-# local Ray from registering within Ray's fixed 30 s (seen once), and cost more CPU in all.
+# in-process files, and the cluster's run is handed out once every other file has been; the
+# shared run and the cluster never run side by side (`many_ray_processes`, below).
 FIRST = (
     "test_pipeline.py",
     "test_rllib_algorithms.py",
@@ -108,6 +107,27 @@ def kill_processes_mentioning(*markers: str) -> int:
             except ProcessLookupError:
                 pass
     return hits
+
+
+@contextlib.contextmanager
+def many_ray_processes(tmp_path_factory):
+    """Held while a fixture runs many Ray processes at once (the shared pipeline run's stages,
+    the two-node cluster): an exclusive lock shared by the xdist workers of this session, so
+    that the other waits instead of running beside it. Side by side they cost more CPU in all
+    (Ray's polling), and the cluster's eight env runners starting at once kept a stage's local
+    Ray from registering within Ray's fixed 30 s (seen once). Without xdist: nothing to wait for."""
+    import fcntl
+
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        yield
+        return
+    session = tmp_path_factory.getbasetemp().parent  # shared by this session's workers only
+    with open(session / "many_ray_processes.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager

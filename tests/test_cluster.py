@@ -17,10 +17,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import kill_processes_mentioning, tiny_pipeline
+from conftest import kill_processes_mentioning, many_ray_processes, tiny_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.slow
+# The first test may wait for the shared pipeline run to end (`many_ray_processes`).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 
 def _free_port() -> int:
@@ -30,7 +31,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def two_node_cluster():
+def two_node_cluster(tmp_path_factory):
+    with many_ray_processes(tmp_path_factory):
+        yield from _two_node_cluster()
+
+
+def _two_node_cluster():
     folder = tempfile.mkdtemp(prefix="asgray", dir="/tmp")
     port = _free_port()
     env = {**os.environ, "RAY_TMPDIR": folder, "RAY_AUTH_MODE": "token", "RAY_ADDRESS": ""}

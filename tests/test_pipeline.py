@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import ray  # noqa: F401  before any capsys test: Ray's log handler binds to the stderr it sees
-from conftest import kill_processes_mentioning, private_ray_env, tiny_pipeline
+from conftest import kill_processes_mentioning, many_ray_processes, private_ray_env, tiny_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "experiments" / "asg_visda.py"
@@ -108,12 +108,14 @@ def recorded_checkpoint(experiment: Path) -> int:
 
 def finished_trials(out: Path) -> dict[str, str]:
     """Evaluation trial folder -> its last checkpoint, for trials whose last checkpoint is a
-    finished run (the checkpoint reaches storage with the result; result.json may lag)."""
-    from controllers.tune_trainable import load_run_state
+    finished run (the checkpoint reaches storage with the result; result.json may lag). A kill
+    during a trial's first checkpoint copy can leave an empty checkpoint folder that Tune never
+    recorded (the resumed trial starts over in a new folder): not a finished run."""
+    from controllers.tune_trainable import STATE_FILE, load_run_state
 
     trials = {}
     for trial in (out / "tune" / "evaluate").glob("controller_trainable_*"):
-        checkpoints = sorted(trial.glob("checkpoint_*"))
+        checkpoints = sorted(c for c in trial.glob("checkpoint_*") if (c / STATE_FILE).exists())
         if checkpoints and load_run_state(checkpoints[-1])["env"] is None:
             trials[trial.name] = checkpoints[-1].name
     return trials
@@ -163,7 +165,7 @@ def shared_run(tmp_path_factory):
         "--num-env-runners", "1", "--output-dir", out,
     )  # fmt: skip
     meta = out / "tune" / "meta_train"
-    with private_ray_env() as ray_env:
+    with many_ray_processes(tmp_path_factory), private_ray_env() as ray_env:
         env = {**ray_env, "ASG_TEST_API_TOKEN": SECRET}
         logs = tmp_path_factory.mktemp("logs")
 

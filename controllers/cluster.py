@@ -26,6 +26,11 @@ def check_reachable(address: str) -> None:
         raise ConfigError(f"--address {address}: cannot reach Ray ({exc})") from None
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def start_ray(
     address: str | None = None,
     workers: int = 1,
@@ -46,7 +51,7 @@ def start_ray(
         try:
             ctx = ray.init(address=address, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = _first_line(exc)
             # Ray enables token auth by itself only for address='auto', never for host:port.
             token = "RAY_AUTH_MODE" in os.environ
             hint = "" if token else "; a token-auth cluster needs RAY_AUTH_MODE=token"
@@ -73,9 +78,9 @@ def start_ray(
             # e.g. "The current node timed out during startup": Ray gives its raylet a fixed
             # 30 s to register, which a busy machine can run out of. Nothing of this run has
             # been written yet, so trying again is safe.
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ClusterError(
-                f"could not start a local Ray ({first}); if this machine is busy, try again"
+                f"could not start a local Ray ({_first_line(exc)}); if this machine is busy, "
+                f"try again"
             ) from None
     total = ray.cluster_resources()
     cpus, gpus = total.get("CPU", 0), total.get("GPU", 0)

@@ -32,25 +32,22 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def two_node_cluster(tmp_path_factory):
-    with many_ray_processes(tmp_path_factory):
-        yield from _two_node_cluster()
-
-
-def _two_node_cluster():
     folder = tempfile.mkdtemp(prefix="asgray", dir="/tmp")
     port = _free_port()
     env = {**os.environ, "RAY_TMPDIR": folder, "RAY_AUTH_MODE": "token", "RAY_ADDRESS": ""}
     head = ["ray", "start", "--head", "--port", str(port), "--temp-dir", folder]
     worker = ["ray", "start", "--address", f"127.0.0.1:{port}"]
-    try:
-        for cmd in (head, worker):
-            cmd += ["--num-cpus", "5"] + ([] if cmd is worker else ["--include-dashboard", "false"])
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=180)
-            assert proc.returncode == 0, proc.stderr[-2000:]
-        yield f"127.0.0.1:{port}", env
-    finally:
-        kill_processes_mentioning(folder, f":{port}")
-        shutil.rmtree(folder, ignore_errors=True)
+    with many_ray_processes(tmp_path_factory):
+        try:
+            for cmd in (head, worker):
+                cmd += ["--num-cpus", "5"]
+                cmd += [] if cmd is worker else ["--include-dashboard", "false"]
+                proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=180)
+                assert proc.returncode == 0, proc.stderr[-2000:]
+            yield f"127.0.0.1:{port}", env
+        finally:
+            kill_processes_mentioning(folder, f":{port}")
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -186,7 +186,7 @@ def shared_run(tmp_path_factory):
         interrupted_md = (out / "results.md").read_text()
 
         # Only the first process starts Ray's dashboard (the default; checked below): the
-        # others save its dozen processes on the test machine's two cores.
+        # others run a lighter Ray on the test machine's two cores.
         resume = [*cmd, "--resume", "--no-dashboard"]
         killed_meta = run_stage(
             resume, env, logs / "2", checkpoint_after(interrupted.recorded), signal.SIGKILL

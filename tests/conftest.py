@@ -7,27 +7,28 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 # pytest-xdist (`--dist loadfile --no-loadscope-reorder`, see pyproject.toml) hands each of
-# its two workers one whole test file at a time, in collection order; this order starts the
-# longest files first and the two-node cluster last. The suite is CPU-bound on 2 cores: the
-# shared pipeline run (test_pipeline.py) goes on one worker while the other takes the
-# in-process files, and the cluster's run is handed out once every other file has been; the
-# shared run and the cluster never run side by side (`many_ray_processes`, below).
+# its two workers one whole test file at a time, in collection order (the next one while the
+# last two tests of the current one run). The suite is CPU-bound on 2 cores, so this order
+# keeps both busy: the shared pipeline run (test_pipeline.py) goes on one worker while the
+# other takes the files that start Ray in-process, then test_env.py; the two-node cluster
+# (test_cluster.py) is handed out next, and waits for the shared run to end if it has not
+# (`many_ray_processes`, below); the files that never start Ray come last, beside the
+# cluster, filling the gaps its start-up leaves on the two cores. (A Ray started beside the
+# cluster's eight starting env runners once missed Ray's fixed 30 s to register.)
 FIRST = (
     "test_pipeline.py",
     "test_rllib_algorithms.py",
     "test_rllib_learns.py",
     "test_faults.py",
     "test_env.py",
+    "test_cluster.py",
 )
-LAST = ("test_cluster.py",)
 
 
 def pytest_collection_modifyitems(config, items):
     def rank(item) -> int:
         name = item.path.name
-        if name in FIRST:
-            return FIRST.index(name)
-        return len(FIRST) + 1 if name in LAST else len(FIRST)
+        return FIRST.index(name) if name in FIRST else len(FIRST)
 
     items.sort(key=rank)  # stable: collection order within a file
 

@@ -8,11 +8,13 @@ values and load with `torch.load(weights_only=True)`: no pickled code runs on re
 
 from __future__ import annotations
 
+import posixpath
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.fs
 import torch
 from ray import tune
 
@@ -67,6 +69,33 @@ def load_run_state(folder: Path) -> dict[str, Any]:
     return torch.load(folder / STATE_FILE, weights_only=True)
 
 
+def finished_after(checkpoint: tune.Checkpoint, trial_id: str) -> dict[str, Any] | None:
+    """The saved state of a finished run that this trial's storage holds in a checkpoint
+    newer than `checkpoint`, or None. A driver killed after a trial's last checkpoint reached
+    storage, but before Tune recorded it, restores that trial from the one before: the run is
+    finished all the same and is not run again. Only the trial's own folder counts (a PBT
+    member may restore a donor's checkpoint, whose later ones are the donor's run)."""
+    fs, path = checkpoint.filesystem, checkpoint.path.rstrip("/")
+    folder, name = posixpath.split(path)
+    if f"_{trial_id}_" not in posixpath.basename(folder):
+        return None
+    newer = sorted(
+        (info.path for info in fs.get_file_info(pyarrow.fs.FileSelector(folder))
+         if info.type == pyarrow.fs.FileType.Directory
+         and info.base_name.startswith("checkpoint_") and info.base_name > name),
+        reverse=True,
+    )  # fmt: skip
+    for candidate in newer:
+        state_file = posixpath.join(candidate, STATE_FILE)
+        if fs.get_file_info(state_file).type != pyarrow.fs.FileType.File:
+            continue  # a copy the kill cut short (each file lands whole or not at all)
+        with tune.Checkpoint(candidate, filesystem=fs).as_directory() as d:
+            state = load_run_state(Path(d))
+        if state["env"] is None:
+            return state
+    return None
+
+
 def controller_trainable(config: dict[str, Any]) -> None:
     """Tune config keys: finetune (FinetuneConfig as a dict), controller (a ControllerSpec as a
     dict; its `finetune` overrides apply to this run), seed, and for PBT pbt_multipliers and
@@ -83,6 +112,7 @@ def controller_trainable(config: dict[str, Any]) -> None:
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
             saved = load_run_state(Path(d))
+        saved = finished_after(checkpoint, tune.get_context().get_trial_id()) or saved
         if saved["env"] is None:  # a finished run restarted by --resume: report it again
             tune.report(saved["metrics"])
             return

@@ -167,6 +167,32 @@ def test_interrupted_run_resumes_from_a_weights_only_checkpoint(tmp_path):
         load_run_state(tmp_path)
 
 
+def test_a_finished_run_unrecorded_by_tune_is_found_in_its_own_storage(tmp_path):
+    """A driver killed after a trial's last checkpoint reached storage, but before Tune
+    recorded it, restores the trial from the checkpoint before: the trainable finds the
+    finished run in the same trial folder (whole copies only) instead of running it again,
+    and never takes it from another trial's folder (a PBT member restoring a donor's)."""
+    from ray import tune
+
+    from controllers.tune_trainable import STATE_FILE, finished_after, save_run_state
+
+    trial = tmp_path / "controller_trainable_ab12c_00001_1_controller=x"
+    for index, env_state in ((1, {"window": 2}), (2, None)):
+        folder = trial / f"checkpoint_00000{index}"
+        folder.mkdir(parents=True)
+        save_run_state(folder, {"env": env_state, "metrics": {"proxy_acc": 0.25 * index}})
+    (trial / "checkpoint_000003").mkdir()  # a copy cut short: no state file in it
+    recorded = tune.Checkpoint(str(trial / "checkpoint_000001"))
+
+    found = finished_after(recorded, "ab12c_00001")
+    assert found is not None and found["env"] is None and found["metrics"]["proxy_acc"] == 0.5
+    assert finished_after(recorded, "ab12c_00002") is None  # another trial's folder
+    newest = tune.Checkpoint(str(trial / "checkpoint_000002"))
+    assert finished_after(newest, "ab12c_00001") is None  # nothing newer
+    (trial / "checkpoint_000002" / STATE_FILE).unlink()
+    assert finished_after(recorded, "ab12c_00001") is None  # only an unfinished one is left
+
+
 def test_deployed_policy_samples_reproducibly_or_acts_greedily(untrained_policy):
     """ASG samples its deployed policy's actions: the draws depend only on (run seed, window),
     so a run is reproducible; greedy deployment ignores the seed."""

@@ -107,17 +107,22 @@ def recorded_checkpoint(experiment: Path) -> int:
 
 
 def finished_trials(out: Path) -> dict[str, str]:
-    """Evaluation trial folder -> its last checkpoint, for trials whose last checkpoint is a
-    finished run (the checkpoint reaches storage with the result; result.json may lag). A kill
-    during a trial's first checkpoint copy can leave an empty checkpoint folder that Tune never
-    recorded (the resumed trial starts over in a new folder): not a finished run."""
+    """Evaluation trial folder -> its last checkpoint and a digest of its saved state, for
+    trials whose last checkpoint is a finished run (the checkpoint reaches storage with the
+    result; result.json may lag). A run computed again would save a new state there (its
+    measured window times alone differ). A kill during a trial's first checkpoint copy can
+    leave an empty checkpoint folder that Tune never recorded (the resumed trial starts over in
+    a new folder): not a finished run."""
+    import hashlib
+
     from controllers.tune_trainable import STATE_FILE, load_run_state
 
     trials = {}
     for trial in (out / "tune" / "evaluate").glob("controller_trainable_*"):
         checkpoints = sorted(c for c in trial.glob("checkpoint_*") if (c / STATE_FILE).exists())
         if checkpoints and load_run_state(checkpoints[-1])["env"] is None:
-            trials[trial.name] = checkpoints[-1].name
+            digest = hashlib.sha256((checkpoints[-1] / STATE_FILE).read_bytes()).hexdigest()
+            trials[trial.name] = f"{checkpoints[-1].name} {digest[:16]}"
     return trials
 
 

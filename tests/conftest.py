@@ -10,8 +10,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # its two workers one whole test file at a time, in collection order (the next one while the
 # last two tests of the current one run). The suite is CPU-bound on 2 cores, so this order
 # keeps both busy: the shared pipeline run (test_pipeline.py) goes on one worker while the
-# other takes the files that start Ray in-process, then test_env.py; the two-node cluster
-# (test_cluster.py) is handed out next, and waits for the shared run to end if it has not
+# other takes the files that start Ray in-process, then test_env.py and test_csg.py (about as
+# long, together, as the shared run); the two-node cluster (test_cluster.py) goes next to
+# whichever worker is free first, and waits for the shared run to end if it has not
 # (`many_ray_processes`, below); the files that never start Ray come last, beside the
 # cluster, filling the gaps its start-up leaves on the two cores. (A Ray started beside the
 # cluster's eight starting env runners once missed Ray's fixed 30 s to register.)
@@ -21,6 +22,7 @@ FIRST = (
     "test_rllib_learns.py",
     "test_faults.py",
     "test_env.py",
+    "test_csg.py",
     "test_cluster.py",
 )
 
@@ -42,16 +44,31 @@ def tiny_pipeline(*flags) -> list[str]:
     return [sys.executable, str(script), "--preset", "tiny", *map(str, flags)]
 
 
-@pytest.fixture(scope="session")
+_local_ray_started = False  # by `local_ray`, in this pytest process
+
+
+@pytest.fixture
 def local_ray():
-    """One local Ray per pytest worker for the tests that drive RLlib in the test process
-    (3 logical CPUs: a driver and two env runners), started by the first of them and shut
-    down by its own handle when the worker ends."""
+    """A local Ray for the tests that drive RLlib in the test process (3 logical CPUs: a driver
+    and two env runners). Started by the first such test of a run of them and shared by the
+    rest; shut down by its own handle once the next test of this worker does not use it
+    (`pytest_runtest_teardown`), since an idle Ray keeps polling (about 3 CPU-s a minute)."""
     import ray
 
-    ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False)
+    global _local_ray_started
+    if not _local_ray_started:
+        ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False)
+        _local_ray_started = True
     yield
-    ray.shutdown()
+
+
+def pytest_runtest_teardown(item, nextitem):
+    global _local_ray_started
+    if _local_ray_started and (nextitem is None or "local_ray" not in nextitem.fixturenames):
+        import ray
+
+        ray.shutdown()
+        _local_ray_started = False
 
 
 @pytest.fixture(scope="session")

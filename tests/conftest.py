@@ -105,10 +105,13 @@ def untrained_policy(tmp_path):
 
 def kill_processes_mentioning(*markers: str) -> int:
     """SIGKILL every process whose command line contains one of `markers` (a test's private
-    Ray temp folder, its head's `--address=host:port`): the Ray processes this test started,
-    and nothing else on the machine. Returns how many were signalled."""
+    Ray temp folder, its head's `--address=host:port`), or whose environment contains one of
+    the folders among them (`ray_folder_env`: Ray's agents rewrite their command line to
+    `ray::DashboardAgent`): the Ray processes this test started, and nothing else on the
+    machine. Returns how many were signalled."""
     import signal
 
+    folders = [m.encode() for m in markers if m.startswith("/")]
     hits = 0
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
@@ -116,9 +119,11 @@ def kill_processes_mentioning(*markers: str) -> int:
         try:
             with open(f"/proc/{entry}/cmdline", "rb") as f:
                 cmdline = f.read()
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                environ = f.read()
         except OSError:
             continue
-        if any(m.encode() in cmdline for m in markers):
+        if any(m.encode() in cmdline for m in markers) or any(m in environ for m in folders):
             try:
                 os.kill(int(entry), signal.SIGKILL)
                 hits += 1
@@ -148,6 +153,13 @@ def many_ray_processes(tmp_path_factory):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def ray_folder_env(folder: str) -> dict[str, str]:
+    """Environment that puts a Ray instance's files in `folder` and marks every process of it
+    with that folder (Ray passes `RAY_TMPDIR` on to some of its processes but not to all; our
+    own variable reaches them all), for `kill_processes_mentioning`."""
+    return {"RAY_TMPDIR": folder, "ASG_TEST_RAY_FOLDER": folder}
+
+
 @contextlib.contextmanager
 def private_ray_env():
     """Environment for subprocesses whose Ray instance lives in its own temp folder
@@ -158,7 +170,7 @@ def private_ray_env():
 
     folder = tempfile.mkdtemp(prefix="asgray", dir="/tmp")  # short: Ray's socket paths
     try:
-        yield {**os.environ, "RAY_TMPDIR": folder, "RAY_ADDRESS": ""}
+        yield {**os.environ, **ray_folder_env(folder), "RAY_ADDRESS": ""}
     finally:
         kill_processes_mentioning(folder)
         shutil.rmtree(folder, ignore_errors=True)

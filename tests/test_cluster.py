@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import kill_processes_mentioning, many_ray_processes, tiny_pipeline
+from conftest import kill_processes_mentioning, many_ray_processes, ray_folder_env, tiny_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 # The first test may wait for the shared pipeline run to end (`many_ray_processes`).
@@ -36,7 +36,7 @@ def _free_port() -> int:
 def two_node_cluster(tmp_path_factory):
     folder = tempfile.mkdtemp(prefix="asgray", dir="/tmp")
     port = _free_port()
-    env = {**os.environ, "RAY_TMPDIR": folder, "RAY_AUTH_MODE": "token", "RAY_ADDRESS": ""}
+    env = {**os.environ, **ray_folder_env(folder), "RAY_AUTH_MODE": "token", "RAY_ADDRESS": ""}
     head = ["ray", "start", "--head", "--port", str(port), "--temp-dir", folder]
     worker = ["ray", "start", "--address", f"127.0.0.1:{port}"]
     try:

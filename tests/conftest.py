@@ -111,25 +111,30 @@ def kill_processes_mentioning(*markers: str) -> int:
     machine. Returns how many were signalled."""
     import signal
 
-    folders = [m.encode() for m in markers if m.startswith("/")]
     hits = 0
     for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read()
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                environ = f.read()
-        except OSError:
-            continue
-        if any(m.encode() in cmdline for m in markers) or any(m in environ for m in folders):
+        if entry.isdigit() and int(entry) != os.getpid() and _mentions(entry, markers):
             try:
                 os.kill(int(entry), signal.SIGKILL)
                 hits += 1
             except ProcessLookupError:
                 pass
     return hits
+
+
+def _mentions(pid: str, markers: tuple[str, ...]) -> bool:
+    """Whether process `pid`'s command line holds a marker, or its environment a folder one. A
+    file that cannot be read (the process is gone, or another user's) counts as no mention."""
+    folders = [m for m in markers if m.startswith("/")]
+    for name, wanted in (("cmdline", markers), ("environ", folders)):
+        try:
+            with open(f"/proc/{pid}/{name}", "rb") as f:
+                text = f.read()
+        except OSError:
+            continue
+        if any(m.encode() in text for m in wanted):
+            return True
+    return False
 
 
 @contextlib.contextmanager

@@ -112,7 +112,8 @@ def controller_trainable(config: dict[str, Any]) -> None:
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
             saved = load_run_state(Path(d))
-        saved = finished_after(checkpoint, tune.get_context().get_trial_id()) or saved
+        if saved["env"] is not None:  # a newer, unrecorded checkpoint may hold its end
+            saved = finished_after(checkpoint, tune.get_context().get_trial_id()) or saved
         if saved["env"] is None:  # a finished run restarted by --resume: report it again
             tune.report(saved["metrics"])
             return

@@ -7,6 +7,7 @@ runners (tests run gymnasium's own checker instead), and failed env runners rest
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,21 @@ from envs.syn_to_real import SynToRealEnv
 from trainables.errors import ConfigError
 
 ENV_NAME = "asg_syn_to_real"
+
+
+def algorithm_class(algo: str) -> type:
+    """RLlib's Algorithm class registered under `algo` (Tune's public registry).
+
+    The first lookup makes RLlib import every algorithm it ships; DreamerV3's module then
+    builds a debug CartPole whose space and observations make gymnasium warn ("The obs
+    returned by the `reset()` method is not within the observation space"). Those warnings are
+    about RLlib's own test env, not ours, so gymnasium's warnings are ignored for this call
+    only.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"gymnasium\.")
+        return get_trainable_cls(algo)
+
 
 # The action encoding each algorithm's default RLModule can emit.
 ACTION_ENCODING = {
@@ -107,7 +123,7 @@ def build_algo_config(
     # Tune's registry lives in the running Ray cluster: register with the one in use now.
     register_env(ENV_NAME, make_env)
     env_config = {**env_config, "action_encoding": encoding}
-    config: AlgorithmConfig = get_trainable_cls(algo).get_default_config()
+    config: AlgorithmConfig = algorithm_class(algo).get_default_config()
     episodes = episodes_per_iteration_for(episodes_per_iteration, resources.num_env_runners)
     batch = max(2, windows_per_episode * episodes)
     config = (

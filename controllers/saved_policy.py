@@ -33,7 +33,7 @@ from ray.rllib.core import (
     DEFAULT_MODULE_ID,
 )
 
-from controllers.algorithms import ACTION_ENCODING
+from controllers.algorithms import ACTION_ENCODING, algorithm_class
 from envs.spaces import group_spaces, num_groups_of
 from trainables.errors import ConfigError, load_failure
 
@@ -59,9 +59,7 @@ def _rllib_module_dir(checkpoint: Path) -> Path | None:
 
 
 def _default_module_spec(algo: str):
-    from ray.tune.registry import get_trainable_cls
-
-    return get_trainable_cls(algo).get_default_config().get_default_rl_module_spec()
+    return algorithm_class(algo).get_default_config().get_default_rl_module_spec()
 
 
 def save_policy(module, out_dir: str | Path, groups: Sequence[str], **extra: Any) -> Path:

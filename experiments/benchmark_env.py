@@ -678,18 +678,6 @@ def device_config(
     )
 
 
-def random_weights_file(model: str, folder: Path) -> Path:
-    """A torchvision-layout state dict of random values for `model` (no download)."""
-    import torchvision
-
-    path = folder / f"{model}-random.pth"
-    if not path.exists():
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            torch.save(getattr(torchvision.models, model)(weights=None).state_dict(), path)
-    return path
-
-
 def _loop_result(name: str, timed: Timed, median_s: float) -> LoopResult:
     peak = None if timed.peak_bytes is None else timed.peak_bytes / 2**30
     return LoopResult(name, timed.images, median_s, timed.images / median_s, peak)
@@ -822,6 +810,7 @@ def device_throughput(args: argparse.Namespace) -> DeviceThroughput:
     """Every model of `--models` on a generated VisDA-layout tree, in a temporary folder."""
     from trainables.data.image_list import make_image_tree
     from trainables.finetune import resolve_device
+    from trainables.models.resnet import random_weights_file
     from trainables.precision import resolve_precision
 
     device = resolve_device(args.device)

@@ -339,3 +339,46 @@ def test_truncated_image_detected(tree: Path) -> None:
 def test_dataset_length_mismatch() -> None:
     with pytest.raises(ValueError):
         ImageListDataset([Path("a.png")], [0, 1], None)
+
+
+def _make_visda_tree(capsys, *args: str | Path) -> tuple[int, str, str]:
+    """experiments/make_visda_tree.py's main in this process: (exit status, stdout, stderr)."""
+    from experiments import make_visda_tree
+    from trainables.cli import run_main
+
+    with pytest.raises(SystemExit) as exit_:
+        run_main(make_visda_tree.main, [str(a) for a in args])
+    out, err = capsys.readouterr()
+    return exit_.value.code, out, err
+
+
+def test_make_visda_tree_script_writes_a_loadable_tree_and_weights(tmp_path, capsys):
+    import torchvision
+
+    code, out, err = _make_visda_tree(
+        capsys, "--out", tmp_path, "--num-classes", "7", "--images-per-class", "2",
+        "--image-size", "16", "--random-weights", "resnet50",
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.splitlines() == [
+        f"tree: {tmp_path / 'tree'}",
+        f"weights: {tmp_path}/resnet50-random.pth",
+    ]
+    train, val = load_visda_lists(tmp_path / "tree", num_classes=7)
+    assert len(train) == len(val) == 14
+    state = torch.load(tmp_path / "resnet50-random.pth", weights_only=True)
+    torchvision.models.resnet50(weights=None).load_state_dict(state)  # strict: every key
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--image-size", "4"], "--image-size must be >= 8"),
+        (["--random-weights", "vgg16"], "--random-weights"),
+        (["--out", "/dev/null"], "--out /dev/null: cannot write"),
+    ],
+)
+def test_make_visda_tree_script_bad_input_is_one_line(args, needle, tmp_path, capsys):
+    flags = ["--out", tmp_path, *args] if "--out" not in args else args
+    code, _, err = _make_visda_tree(capsys, *flags)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and needle in err, err

@@ -308,6 +308,15 @@ def test_pipeline_writes_results(shared_run):
 
 
 @shared_run_test
+def test_no_gymnasium_warning_about_rllibs_own_debug_env(shared_run):
+    """RLlib's registry builds DreamerV3's debug CartPole, and gymnasium warned that *its*
+    observation was outside *its* space: a warning that reads as if our env were broken."""
+    for stage in shared_run.stages:
+        assert "observation space" not in stage.stderr, stage.stderr[-2000:]
+        assert "precision lowered" not in stage.stderr, stage.stderr[-2000:]
+
+
+@shared_run_test
 def test_every_method_runs_on_the_same_seeds_and_is_compared_pairwise(shared_run):
     results = json.loads((shared_run.out / "results.json").read_text())
     seeds = {m: sorted(r["seed"] for r in results["runs"] if r["method"] == m) for m in

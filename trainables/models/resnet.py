@@ -82,6 +82,20 @@ def default_weights_file(name: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / filename
 
 
+def random_weights_file(name: str, folder: str | Path, seed: int = 0) -> Path:
+    """`folder/<name>-random.pth`: a torchvision-layout state dict of `name` (ImageNet head
+    included) with random values, written once. It stands in for ImageNet weights where they
+    cannot be had (timings, smoke runs); nothing it trains says anything about accuracy."""
+    arch, _ = _arch(name)
+    path = Path(folder) / f"{name}-random.pth"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            torch.save(arch(weights=None).state_dict(), path)
+    return path
+
+
 def _load_default(net: nn.Module, name: str) -> None:
     _, weights = _arch(name)
     path = default_weights_file(name)

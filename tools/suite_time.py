@@ -15,12 +15,15 @@ which stops every Ray on the machine, so never beside a Ray you need.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout
+
+from trainables.cli import OneLineErrorParser
 
 
 def busy_cpu_seconds() -> float:
@@ -46,7 +49,7 @@ def run_suite(rev: str, log: Path) -> tuple[float, float, str]:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = OneLineErrorParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--before", required=True, help="revision measured as the reference")
     p.add_argument("--after", default="HEAD", help="revision compared with it")
     p.add_argument("--pairs", type=int, default=1, help="ABBA pairs (4 suite runs each)")
@@ -54,9 +57,15 @@ def main() -> int:
     args = p.parse_args()
     if git("status", "--porcelain", "--untracked-files=no").strip():
         p.error("the checkout has changes: run this in a throwaway clone")
+    if args.pairs < 1:
+        p.error(f"--pairs must be >= 1, got {args.pairs}")
     start = git("rev-parse", "HEAD").strip()
-    revs = {name: git("rev-parse", "--short", rev).strip() for name, rev in
-            (("before", args.before), ("after", args.after))}  # fmt: skip
+    revs = {}
+    for name, rev in (("before", args.before), ("after", args.after)):
+        try:
+            revs[name] = git("rev-parse", "--short", f"{rev}^{{commit}}").strip()
+        except subprocess.CalledProcessError:
+            p.error(f"--{name} {rev}: not a revision of this repository")
     args.log_dir.mkdir(parents=True, exist_ok=True)
     fractions = []
     try:

@@ -107,8 +107,9 @@ def kill_processes_mentioning(*markers: str) -> int:
     """SIGKILL every process whose command line contains one of `markers` (a test's private
     Ray temp folder, its head's `--address=host:port`), or whose environment contains one of
     the folders among them (`ray_folder_env`: Ray's agents rewrite their command line to
-    `ray::DashboardAgent`): the Ray processes this test started, and nothing else on the
-    machine. Returns how many were signalled."""
+    `ray::DashboardAgent`), or which holds a file in one of those folders open: the Ray
+    processes this test started, and nothing else on the machine. Returns how many were
+    signalled."""
     import signal
 
     hits = 0
@@ -123,7 +124,9 @@ def kill_processes_mentioning(*markers: str) -> int:
 
 
 def _mentions(pid: str, markers: tuple[str, ...]) -> bool:
-    """Whether process `pid`'s command line holds a marker, or its environment a folder one. A
+    """Whether process `pid`'s command line holds a marker, or its environment or one of its
+    open files a folder one (a node's agents, started by its raylet, were seen with neither
+    the command line nor the environment, but they keep their log files in the folder open). A
     file that cannot be read (the process is gone, or another user's) counts as no mention."""
     folders = [m for m in markers if m.startswith("/")]
     for name, wanted in (("cmdline", markers), ("environ", folders)):
@@ -134,7 +137,22 @@ def _mentions(pid: str, markers: tuple[str, ...]) -> bool:
             continue
         if any(m.encode() in text for m in wanted):
             return True
-    return False
+    inside = tuple(f.rstrip("/") + "/" for f in folders)
+    return bool(inside) and any(t.startswith(inside) for t in _open_files(pid))
+
+
+def _open_files(pid: str) -> list[str]:
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return []
+    targets = []
+    for fd in fds:
+        try:
+            targets.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            pass
+    return targets
 
 
 @contextlib.contextmanager

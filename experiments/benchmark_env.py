@@ -51,9 +51,10 @@ import torch.nn.functional as F
 
 from trainables.cli import OneLineErrorParser, run_main
 from trainables.config import FinetuneConfig, preset
+from trainables.models.resnet import RESNETS, random_weights_file
 
 PARTS = ("overhead", "proxy", "scaling", "device")
-DEVICE_MODELS = ("resnet50", "resnet101")
+DEVICE_MODELS = RESNETS
 SPREAD = "min-max of the per-pair ratios"
 LR_MULTIPLIER = 0.1  # every group's rate in the timed windows (env action index 1)
 WARMUP_PAIRS = 1
@@ -810,7 +811,6 @@ def device_throughput(args: argparse.Namespace) -> DeviceThroughput:
     """Every model of `--models` on a generated VisDA-layout tree, in a temporary folder."""
     from trainables.data.image_list import make_image_tree
     from trainables.finetune import resolve_device
-    from trainables.models.resnet import random_weights_file
     from trainables.precision import resolve_precision
 
     device = resolve_device(args.device)

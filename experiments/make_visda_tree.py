@@ -27,8 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout
 
 from trainables.cli import OneLineErrorParser, run_main
-
-MODELS = ("resnet50", "resnet101")
+from trainables.models.resnet import RESNETS, random_weights_file
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,10 @@ def parse(argv: list[str] | None) -> Args:
     p.add_argument("--image-size", type=int, default=256, help="side of each image in pixels")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
-        "--random-weights", choices=MODELS, default=None, help="also write <out>/<model>-random.pth"
+        "--random-weights",
+        choices=RESNETS,
+        default=None,
+        help="also write <out>/<model>-random.pth",
     )
     a = p.parse_args(argv)
     for flag, least in (("num_classes", 1), ("images_per_class", 1), ("image_size", 8)):
@@ -64,7 +66,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     from trainables.data.image_list import make_image_tree
     from trainables.errors import ConfigError
-    from trainables.models.resnet import random_weights_file
 
     try:
         tree = make_image_tree(

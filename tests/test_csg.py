@@ -236,12 +236,9 @@ def test_hyperspherical_energy():
 @pytest.fixture(scope="module")
 def resnet50_weights(tmp_path_factory):
     """A resnet50 state dict in torchvision's layout (random values: no download here)."""
-    import torchvision
+    from trainables.models.resnet import random_weights_file
 
-    path = tmp_path_factory.mktemp("weights") / "resnet50.pth"
-    torch.manual_seed(0)
-    torch.save(torchvision.models.resnet50(weights=None).state_dict(), path)
-    return str(path)
+    return str(random_weights_file("resnet50", tmp_path_factory.mktemp("weights")))
 
 
 def _csg_episode(seed: int, **overrides):

@@ -343,13 +343,11 @@ def test_dataset_length_mismatch() -> None:
 
 def _make_visda_tree(capsys, *args: str | Path) -> tuple[int, str, str]:
     """experiments/make_visda_tree.py's main in this process: (exit status, stdout, stderr)."""
-    from experiments import make_visda_tree
-    from trainables.cli import run_main
+    from conftest import main_in_process
 
-    with pytest.raises(SystemExit) as exit_:
-        run_main(make_visda_tree.main, [str(a) for a in args])
-    out, err = capsys.readouterr()
-    return exit_.value.code, out, err
+    from experiments import make_visda_tree
+
+    return main_in_process(capsys, make_visda_tree.main, *args)
 
 
 def test_make_visda_tree_script_writes_a_loadable_tree_and_weights(tmp_path, capsys):

@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 import ray  # noqa: F401  before any capsys test: Ray's log handler binds to the stderr it sees
-from conftest import kill_processes_mentioning, many_ray_processes, private_ray_env, tiny_pipeline
+from conftest import (
+    kill_processes_mentioning,
+    main_in_process,
+    many_ray_processes,
+    private_ray_env,
+    tiny_pipeline,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "experiments" / "asg_visda.py"
@@ -36,12 +42,9 @@ def run_in_process(capsys, *args: str | Path) -> tuple[int, list[str], str]:
     stderr lines, stdout). For input errors, which all end before Ray starts; the contract that
     the real process prints one line and no traceback is checked once by subprocess below."""
     from experiments import asg_visda
-    from trainables.cli import run_main
 
-    with pytest.raises(SystemExit) as exit_:
-        run_main(asg_visda.main, [str(a) for a in args])
-    out, err = capsys.readouterr()
-    return exit_.value.code, err.strip().splitlines(), out
+    code, out, err = main_in_process(capsys, asg_visda.main, *args)
+    return code, err.strip().splitlines(), out
 
 
 SECRET = "canary-7f3a9c51e2"  # a credential in the environment must not reach any log

@@ -11,12 +11,11 @@ import torch
 from trainables.errors import ConfigError
 from trainables.models.efficientnet_lite import EFFICIENTNET_GROUPS, build_efficientnet_lite0
 from trainables.models.grouped import GroupedClassifier
-from trainables.models.resnet import RESNET_GROUPS, build_resnet
+from trainables.models.resnet import RESNET_GROUPS, RESNETS, build_resnet
 
 MODEL_GROUPS: dict[str, tuple[str, ...]] = {
     "efficientnet_lite0": EFFICIENTNET_GROUPS,
-    "resnet50": RESNET_GROUPS,
-    "resnet101": RESNET_GROUPS,
+    **dict.fromkeys(RESNETS, RESNET_GROUPS),
 }
 MODEL_NAMES: tuple[str, ...] = tuple(MODEL_GROUPS)
 

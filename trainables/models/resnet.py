@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import torchvision
 
 RESNET_GROUPS = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "head")
+RESNETS = ("resnet50", "resnet101")  # the torchvision ResNets this project builds
 
 
 def _arch(name: str):

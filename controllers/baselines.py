@@ -29,12 +29,14 @@ class FixedPolicy:
 
     multipliers: list[float]
     action_encoding: str = "multidiscrete"
+    levels: tuple[float, ...] = tuple(actions.LEVELS)
+    """The env's multiplier levels (`env.levels`): a multiplier is sent as its nearest level."""
 
     def reset(self, seed: int) -> None:
         pass
 
     def act(self, obs: np.ndarray) -> np.ndarray | int:
-        return actions.from_multipliers(self.action_encoding, self.multipliers)
+        return actions.from_multipliers(self.action_encoding, self.multipliers, self.levels)
 
 
 @dataclass
@@ -45,6 +47,7 @@ class RandomPolicy:
     action_encoding: str = "multidiscrete"
     stream: int = 0
     """Distinct streams draw distinct schedules for the same run seed."""
+    levels: tuple[float, ...] = tuple(actions.LEVELS)
     _rng: np.random.Generator = field(default_factory=np.random.default_rng, repr=False)
 
     def reset(self, seed: int) -> None:
@@ -58,5 +61,6 @@ class RandomPolicy:
         self._rng.bit_generator.state = state["rng"]
 
     def act(self, obs: np.ndarray) -> np.ndarray | int:
-        levels = self._rng.integers(len(actions.LEVELS), size=self.num_groups)
-        return actions.from_multipliers(self.action_encoding, actions.LEVELS[levels])
+        levels = np.asarray(self.levels)
+        picked = levels[self._rng.integers(len(levels), size=self.num_groups)]
+        return actions.from_multipliers(self.action_encoding, picked, levels)

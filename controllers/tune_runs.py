@@ -21,7 +21,7 @@ from ray.tune.schedulers import PopulationBasedTraining
 from controllers.atomic_storage import storage_filesystem
 from controllers.spec import ControllerSpec
 from controllers.tune_trainable import controller_trainable
-from envs.actions import LEVELS
+from envs.actions import levels_of
 from envs.summary import SCALAR_END_KEYS, RunSummary
 from trainables.config import FinetuneConfig
 from trainables.errors import ConfigError, DataError
@@ -208,7 +208,7 @@ def run_pbt(
     perturbs its multipliers. Each member counts as one run, under its own seed.
     """
     spec = spec or ControllerSpec("pbt", "baseline", pbt=True)
-    levels = [float(x) for x in LEVELS]
+    levels = [float(x) for x in levels_of(cfg.rate_levels)]
     groups = MODEL_GROUPS[cfg.model]
     interval = max(1, cfg.windows // 4)
     scheduler = MemberPBT(

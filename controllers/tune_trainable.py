@@ -37,14 +37,16 @@ def make_policy(
 ) -> Policy:
     """The policy a spec describes, for `env`. A PBT member is a fixed policy whose multipliers
     (`pbt_multipliers`, by group) Tune's PBT scheduler mutates between windows."""
-    groups = env.group_names
+    groups, levels = env.group_names, tuple(float(x) for x in env.levels)
     if spec.policy_dir is not None:
         return RLModulePolicy(spec.policy_dir, groups, env.action_encoding, greedy=spec.greedy)
     if spec.pbt:
-        return FixedPolicy([float((pbt_multipliers or {})[g]) for g in groups])
+        pbt = [float((pbt_multipliers or {})[g]) for g in groups]
+        return FixedPolicy(pbt, env.action_encoding, levels)
     if spec.random:
-        return RandomPolicy(len(groups), env.action_encoding, stream=spec.stream)
-    return FixedPolicy(spec.fixed_multipliers(len(groups)), env.action_encoding)  # type: ignore[arg-type]
+        return RandomPolicy(len(groups), env.action_encoding, stream=spec.stream, levels=levels)
+    fixed = spec.fixed_multipliers(len(groups))
+    return FixedPolicy(fixed, env.action_encoding, levels)  # type: ignore[arg-type]
 
 
 def plain(value: Any) -> Any:

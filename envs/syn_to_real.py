@@ -80,6 +80,7 @@ class SynToRealEnv(gym.Env):
         self.run = FinetuneRun(self.cfg)
         g = self.run.num_groups
         self.group_names = self.run.group_names
+        self.levels = actions.levels_of(self.cfg.rate_levels)
         self.action_space = actions.action_space(action_encoding, g)
         self.observation_space = observation_space(g)
         self._last_obs = np.zeros(self.observation_space.shape, dtype=np.float32)
@@ -150,7 +151,9 @@ class SynToRealEnv(gym.Env):
         return self._last_obs
 
     def step(self, action) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        mult = actions.to_multipliers(self.action_encoding, action, self.run.num_groups)
+        mult = actions.to_multipliers(
+            self.action_encoding, action, self.run.num_groups, self.levels
+        )
         stats = self.run.train_window(mult.tolist())
         info: dict[str, Any] = {
             "multipliers": dict(zip(self.group_names, mult.tolist(), strict=True)),

@@ -57,12 +57,14 @@ def test_random_policy_is_seeded():
     assert seq_a != [b.act(None).tolist() for _ in range(5)]
 
 
+@pytest.mark.parametrize("levels", ["log", "linear"])
 @pytest.mark.parametrize("encoding", actions.ENCODINGS)
-def test_multipliers_round_trip_through_each_encoding(encoding):
+def test_multipliers_round_trip_through_each_encoding(encoding, levels):
+    lv = actions.levels_of(levels)
     mult = np.array([0.1, 0.5, 1.0])
     if encoding == "discrete":
-        mult = np.full(3, 0.3)
-    back = actions.to_multipliers(encoding, actions.from_multipliers(encoding, mult), 3)
+        mult = np.full(3, 0.2)
+    back = actions.to_multipliers(encoding, actions.from_multipliers(encoding, mult, lv), 3, lv)
     assert np.allclose(back, mult, atol=1e-6)
 
 

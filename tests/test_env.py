@@ -47,7 +47,7 @@ def test_step_reports_multipliers(tiny_env):
     obs, _ = env.reset(seed=1)
     obs, *_ = env.step(np.array([3] * len(env.group_names)))
     # Observation carries the multipliers that were applied.
-    assert np.allclose(obs[len(OBS_FIELDS) :], 0.3, atol=1e-6)
+    assert np.allclose(obs[len(OBS_FIELDS) :], env.levels[3], atol=1e-6)
 
 
 @pytest.mark.parametrize("metric,retention", [("acc", 0.0), ("nll", 0.0), ("acc", 1.0)])

@@ -47,7 +47,8 @@ def test_teacher_is_frozen_and_unchanged_by_training(tiny_run):
     before = {k: v.clone() for k, v in teacher.state_dict().items()}
     tiny_run.reset(0)
     stats = tiny_run.train_window([1.0] * tiny_run.num_groups)
-    assert stats.guidance_loss > 0 and stats.teacher_seconds > 0
+    assert stats.guidance_loss > 0
+    assert stats.teacher_seconds == 0  # fixed renders: its logits were computed once, up front
     assert all(torch.equal(before[k], v) for k, v in teacher.state_dict().items())
 
 

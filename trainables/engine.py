@@ -86,13 +86,14 @@ def train_window(
     images = 0
     t0 = time.perf_counter()
     for i in range(iters):
-        x, y = next(batches)
+        x, y, *cached = next(batches)  # a third tensor: the teacher's logits, precomputed
         x, y = precision.inputs(x, device), y.to(device, non_blocking=True)
+        t_logits = cached[0].to(device, non_blocking=True) if cached else None
         apply_base_lr(optimizer, scheduled_base_lr(base_lr, schedule, start_iter + i, total_iters))
         with precision.autocast():
             out = model(x, with_maps=guidance.wants_maps)
             task = F.cross_entropy(out.task_logits.float(), y)
-            guide = _guidance_term(model, out, x, guidance, teacher)
+            guide = _guidance_term(model, out, x, guidance, teacher, t_logits)
         loss = task + guidance.weight * guide
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -113,11 +114,19 @@ def train_window(
 
 
 def _guidance_term(
-    model: nn.Module, out, x: torch.Tensor, guidance: Guidance, timer: _StageTimer
+    model: nn.Module,
+    out,
+    x: torch.Tensor,
+    guidance: Guidance,
+    timer: _StageTimer,
+    teacher_logits: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The unweighted guidance loss of one batch (0 when guidance is off)."""
+    """The unweighted guidance loss of one batch (0 when guidance is off); KL uses
+    `teacher_logits` when the data loader brings them."""
     if not guidance.active:
         return torch.zeros((), device=x.device)
+    if guidance.kind == "kl" and teacher_logits is not None:
+        return losses.proxy_guidance_kl(out.imagenet_logits.float(), teacher_logits.float())
     if guidance.kind == "l2sp":
         return losses.l2_sp(model, guidance.reference or {})
     if guidance.kind == "csg":

@@ -11,7 +11,7 @@ import copy
 from collections.abc import Sequence
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from trainables.config import FinetuneConfig
 from trainables.csg import ContrastiveGuidance, CSGConfig, hyperspherical_energy
@@ -28,6 +28,7 @@ from trainables.metrics import Accuracy
 from trainables.models import build_model
 from trainables.optim import lr_scales, make_sgd, set_lr_scales
 from trainables.precision import resolve_precision
+from trainables.probe import FrozenPass, fit_linear_probe, frozen_pass
 from trainables.retention import Retention
 from trainables.views import RandAugmentView
 
@@ -91,8 +92,10 @@ class FinetuneRun:
             for name, ds in named.items()
         }
         self._order = torch.Generator()  # re-seeded by reset(seed): the data order of a run
+        self._frozen = self._frozen_pass()
+        self._probe: dict[str, torch.Tensor] | None = None
         self._train_loader = make_loader(
-            self.splits.train,
+            self._train_dataset(),
             cfg,
             cfg.batch_size,
             shuffle=True,
@@ -145,6 +148,41 @@ class FinetuneRun:
             torch.manual_seed(cfg.data_seed)
             return ContrastiveGuidance(config, channels)
 
+    def _frozen_pass(self) -> FrozenPass | None:
+        """The pretrained model's pooled features and ImageNet logits for every training image,
+        from one inference pass, when the training images are fixed tensors (no augmentation:
+        the embedded benchmark). The probe head is fit on the features; with KL guidance the
+        logits are the frozen teacher's, so no window runs the teacher again. None for data
+        read from files (VisDA), where one pass would cost as much as the run."""
+        cfg, train = self.cfg, self.splits.train
+        if not isinstance(train, TensorDataset) or not cfg.pretrained:
+            if cfg.head_init == "probe":
+                raise ConfigError("--head-init probe needs in-memory training images (digits)")
+            return None
+        if cfg.head_init != "probe" and not (self.guidance.active and cfg.guidance == "kl"):
+            return None
+        return frozen_pass(self.model, train.tensors[0], cfg.batch_size, self.device)
+
+    def _train_dataset(self) -> Dataset:
+        """The training set; with KL guidance and a frozen pass, each image comes with its
+        teacher logits, computed at the training batch size (on the CPU they are the live
+        teacher's numbers bit for bit: an unchanged student's KL is exactly 0)."""
+        train = self.splits.train
+        if self._frozen is None or not (self.guidance.active and self.cfg.guidance == "kl"):
+            return train
+        return TensorDataset(*train.tensors, self._frozen.imagenet_logits)  # type: ignore[attr-defined]
+
+    def _probe_head(self) -> dict[str, torch.Tensor]:
+        """The linear probe's state for `task_head` (fit once, then reused by every reset)."""
+        if self._probe is None:
+            assert self._frozen is not None
+            labels = self.splits.train.tensors[1]  # type: ignore[attr-defined]
+            w, b = fit_linear_probe(
+                self._frozen.features, labels, self.splits.num_classes, self.cfg.probe_l2
+            )
+            self._probe = {"layers.0.weight": w, "layers.0.bias": b}
+        return self._probe
+
     @property
     def num_groups(self) -> int:
         return len(self.group_names)
@@ -158,7 +196,9 @@ class FinetuneRun:
         torch.manual_seed(seed)
         self._seed = seed
         self.model.load_state_dict(self._initial_state)
-        if self.cfg.pretrained:
+        if self.cfg.head_init == "probe":
+            self.model.task_head.load_state_dict(self._probe_head())
+        elif self.cfg.pretrained:
             self.model.task_head.reset_parameters()
         else:
             for module in self.model.modules():
@@ -174,7 +214,7 @@ class FinetuneRun:
         self._order.manual_seed(seed)
         self._batches = infinite_batches(self._train_loader)
         self.iteration = 0
-        if cfg.head_warmup_iters and cfg.pretrained:
+        if cfg.head_init == "sgd" and cfg.head_warmup_iters and cfg.pretrained:
             self._warm_up_head(cfg.head_warmup_iters)
 
     def _warm_up_head(self, iters: int) -> None:
@@ -193,11 +233,22 @@ class FinetuneRun:
             start_iter=self.iteration,
             total_iters=cfg.total_iters,
             schedule=cfg.schedule,
+            rate_factor=self.rate_factor,
         )
         self.iteration += stats.iters
         return stats
 
-    def _train(self, iters: int, start_iter: int, total_iters: int, schedule: str) -> WindowStats:
+    @property
+    def rate_factor(self) -> float:
+        """Factor on every rate in the next window: --anneal-factor in the --anneal-windows
+        tail, 1 before it."""
+        cfg = self.cfg
+        window = self.iteration // cfg.iters_per_window
+        return cfg.anneal_factor if window >= cfg.windows - cfg.anneal_windows else 1.0
+
+    def _train(
+        self, iters: int, start_iter: int, total_iters: int, schedule: str, rate_factor: float = 1.0
+    ) -> WindowStats:
         return train_window(
             self.model,
             self._batches,
@@ -206,7 +257,7 @@ class FinetuneRun:
             start_iter=start_iter,
             iters=iters,
             total_iters=total_iters,
-            base_lr=self.cfg.base_lr,
+            base_lr=self.cfg.base_lr * rate_factor,
             schedule=schedule,
             device=self.device,
             bn_mode=self.cfg.bn_mode,

@@ -1,0 +1,130 @@
+"""Paired statistics for comparing schedules run on the same seeds: how noisy, how detectable.
+
+Every schedule in a study runs on the same seeds (same data order, same head start), so the
+difference between two schedules on one seed cancels what the seed changes. What is left is the
+paired noise; it, not the spread of either schedule alone, sets which differences a study can see.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+
+def t_quantile(q: float, n: int) -> float:
+    """Student's t quantile for n paired samples (n - 1 degrees of freedom)."""
+    return float(stats.t.ppf(q, max(n - 1, 1)))
+
+
+def detectable(sd: float, n: int, alpha: float = 0.05, power: float = 0.8) -> float:
+    """Smallest true paired difference a two-sided paired t-test on n seeds finds with
+    probability `power` (normal approximation with t quantiles: (t_{1-a/2} + t_power) sd/sqrt n)."""
+    return (t_quantile(1 - alpha / 2, n) + t_quantile(power, n)) * sd / math.sqrt(n)
+
+
+def half_width(sd: float, n: int, level: float = 0.95) -> float:
+    """Half-width of the two-sided `level` t-interval of a mean over n seeds with this sd."""
+    return t_quantile(0.5 + level / 2, n) * sd / math.sqrt(n)
+
+
+def seeds_for_half_width(sd: float, target: float, level: float = 0.95, most: int = 10_000) -> int:
+    """Fewest seeds whose `level` interval on a paired difference is at most +-target."""
+    for n in range(2, most + 1):
+        if half_width(sd, n, level) <= target:
+            return n
+    return most
+
+
+def seeds_for_difference(sd: float, gap: float, power: float = 0.8, most: int = 10_000) -> int:
+    """Fewest seeds that detect a true paired gap with the given power (alpha 0.05)."""
+    for n in range(2, most + 1):
+        if detectable(sd, n, power=power) <= gap:
+            return n
+    return most
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    a: str
+    b: str
+    n: int
+    mean: float
+    """Mean of a - b over the shared seeds."""
+    sd: float
+    """Sample sd of the per-seed differences: the paired noise."""
+    half_width_95: float
+    detectable_80: float
+    """Smallest true difference found with 80% power at this n (alpha 0.05)."""
+
+    @property
+    def low(self) -> float:
+        return self.mean - self.half_width_95
+
+    @property
+    def high(self) -> float:
+        return self.mean + self.half_width_95
+
+
+def paired(a: str, b: str, by_seed: Mapping[str, Mapping[int, float]]) -> PairedDifference:
+    """a - b over the seeds both ran."""
+    seeds = sorted(set(by_seed[a]) & set(by_seed[b]))
+    d = np.array([by_seed[a][s] - by_seed[b][s] for s in seeds], dtype=np.float64)
+    n = len(d)
+    sd = float(d.std(ddof=1)) if n > 1 else math.nan
+    return PairedDifference(
+        a, b, n, float(d.mean()) if n else math.nan, sd, half_width(sd, n), detectable(sd, n)
+    )
+
+
+@dataclass(frozen=True)
+class TwoWay:
+    """Two-way analysis of variance (schedules x seeds, one run per cell)."""
+
+    n_seeds: int
+    n_schedules: int
+    seed_sd: float
+    """sd of the seed effect (what pairing removes)."""
+    schedule_sd: float
+    """sd of the schedule effect (0 when the schedules are indistinguishable)."""
+    residual_sd: float
+    schedule_p: float
+    """p-value of the F-test 'all schedules score the same'."""
+
+    @property
+    def paired_sd(self) -> float:
+        """Expected sd of a paired difference between two schedules: sqrt(2) x residual sd."""
+        return math.sqrt(2.0) * self.residual_sd
+
+
+def two_way(table: np.ndarray) -> TwoWay:
+    """`table[schedule, seed]`, complete (every schedule on every seed)."""
+    k, n = table.shape
+    grand = table.mean()
+    rows, cols = table.mean(axis=1), table.mean(axis=0)
+    resid = table - rows[:, None] - cols[None, :] + grand
+    df_r = (k - 1) * (n - 1)
+    ms_r = float((resid**2).sum() / df_r) if df_r else math.nan
+    ms_sched = float(n * ((rows - grand) ** 2).sum() / max(k - 1, 1))
+    ms_seed = float(k * ((cols - grand) ** 2).sum() / max(n - 1, 1))
+    f = ms_sched / ms_r if ms_r > 0 else math.inf
+    p = float(stats.f.sf(f, k - 1, df_r)) if df_r else math.nan
+    return TwoWay(
+        n_seeds=n,
+        n_schedules=k,
+        seed_sd=math.sqrt(max(ms_seed - ms_r, 0.0) / k),
+        schedule_sd=math.sqrt(max(ms_sched - ms_r, 0.0) / n),
+        residual_sd=math.sqrt(ms_r),
+        schedule_p=p,
+    )
+
+
+def complete_table(
+    by_seed: Mapping[str, Mapping[int, float]], names: Sequence[str]
+) -> tuple[np.ndarray, list[int]]:
+    """`table[schedule, seed]` over the seeds every named schedule ran."""
+    seeds = sorted(set.intersection(*(set(by_seed[n]) for n in names)))
+    return np.array([[by_seed[n][s] for s in seeds] for n in names], dtype=np.float64), seeds

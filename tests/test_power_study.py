@@ -1,0 +1,115 @@
+"""The power study: its paired statistics, its schedule language and its resumable runs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from controllers import paired_stats as ps
+from controllers.static_study import parse_schedule
+from trainables.errors import ConfigError
+
+GROUPS = ("stem", "blocks1_2", "blocks3", "blocks4_5", "blocks6_7", "head_conv", "head")
+LOG = (0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+
+
+def test_paired_difference_matches_scipys_paired_t_test():
+    rng = np.random.default_rng(0)
+    seed_effect = rng.normal(0, 5, size=12)
+    a = 60 + seed_effect + rng.normal(0, 1, 12)
+    b = 58 + seed_effect + rng.normal(0, 1, 12)
+    by_seed = {"a": dict(enumerate(a)), "b": dict(enumerate(b))}
+    d = ps.paired("a", "b", by_seed)
+    ci = stats.ttest_rel(a, b).confidence_interval(0.95)
+    assert d.low == pytest.approx(ci.low) and d.high == pytest.approx(ci.high)
+    assert d.sd == pytest.approx(np.std(a - b, ddof=1))
+    # the seed effect is large but pairing removes it
+    assert d.sd < 2.0 < np.std(a, ddof=1)
+
+
+def test_detectable_difference_has_the_power_it_claims():
+    """Simulate paired t-tests at the detectable difference: about 80% reject."""
+    rng = np.random.default_rng(1)
+    n, sd = 10, 2.0
+    gap = ps.detectable(sd, n)
+    hits = sum(stats.ttest_1samp(rng.normal(gap, sd, n), 0).pvalue < 0.05 for _ in range(4000))
+    assert 0.75 < hits / 4000 < 0.86
+    assert ps.seeds_for_half_width(sd, ps.half_width(sd, 30)) == 30
+
+
+def test_two_way_anova_separates_seed_schedule_and_noise():
+    rng = np.random.default_rng(2)
+    table = (
+        np.array([0.0, 3.0, 6.0])[:, None]
+        + rng.normal(0, 4, size=40)[None, :]
+        + rng.normal(0, 1, size=(3, 40))
+    )
+    aov = ps.two_way(table)
+    assert aov.schedule_sd == pytest.approx(3.0, rel=0.35)
+    assert aov.seed_sd == pytest.approx(4.0, rel=0.35)
+    assert aov.residual_sd == pytest.approx(1.0, rel=0.2)
+    assert aov.schedule_p < 1e-6
+
+
+def test_schedule_language():
+    s = parse_schedule("backbone:0.01,head:1", GROUPS, LOG)
+    assert s.multipliers == (0.01,) * 6 + (1.0,)
+    s = parse_schedule("all:0.002, late:0.01, head:0.5", GROUPS, LOG)
+    assert s.multipliers == (0.002, 0.002, 0.002, 0.01, 0.01, 0.01, 0.5)
+    assert parse_schedule("head:1", GROUPS, LOG).multipliers == (0.0,) * 6 + (1.0,)
+    for bad, why in [("neck:0.1", "not <group>"), ("head:0.3", "not a level"), ("head=1", "not <")]:
+        with pytest.raises(ConfigError, match=why):
+            parse_schedule(bad, GROUPS, LOG)
+
+
+def test_power_study_runs_reports_and_resumes(tmp_path, capsys):
+    from conftest import main_in_process
+
+    from experiments import power_study
+
+    args = [
+        "--preset",
+        "tiny",
+        "--seeds",
+        "2",
+        "--schedules",
+        "all:0.1;backbone:0.01,head:1",
+        "--output-dir",
+        tmp_path,
+        "--workers",
+        "1",
+    ]
+    code, out, _ = main_in_process(capsys, power_study.main, *args)
+    assert code == 0, out
+    runs = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
+    assert len(runs) == 4 and {r["seed"] for r in runs} == {50000, 50001}
+    result = json.loads((tmp_path / "power.json").read_text())
+    entry = result["variants"]["config"]
+    assert entry["two_way"]["n_seeds"] == 2 and len(entry["pairs_vs_best"]) == 1
+    assert "paired sd" in (tmp_path / "power.md").read_text()
+    # a rerun with one more seed runs only the new seed's two runs
+    code, out, _ = main_in_process(capsys, power_study.main, *args[:3], "3", *args[4:])
+    assert code == 0 and out.count("[power] ") == 3  # the header and two runs
+    assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 6
+
+
+@pytest.mark.parametrize(
+    "args, flag",
+    [
+        (["--schedules", "head:0.3;all:0.1"], "not a level"),
+        (["--variant", "x", "no_such_field=1"], "--variant x"),
+        (["--seeds", "1"], "--seeds"),
+    ],
+)
+def test_power_study_bad_input_is_one_line(tmp_path, capsys, args, flag):
+    from conftest import main_in_process
+
+    from experiments import power_study
+
+    code, out, err = main_in_process(
+        capsys, power_study.main, "--preset", "tiny", "--output-dir", tmp_path, *args
+    )
+    assert code != 0 and flag in err and len(err.strip().splitlines()) == 1

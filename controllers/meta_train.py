@@ -50,6 +50,7 @@ def train_with_snapshots(
     milestones: Sequence[int],
     out_dir: Path,
     groups: Sequence[str],
+    rate_levels: str,
     log: Callable[[str], None] = print,
 ) -> list[Snapshot]:
     """Train until max(milestones) episodes, exporting the policy at each milestone.
@@ -95,7 +96,7 @@ def train_with_snapshots(
                 # copies are inference-only, without the value function).
                 with tempfile.TemporaryDirectory() as tmp:
                     algo.save_to_path(tmp)
-                    path = export_policy(tmp, snapshot_dir(out_dir, m), groups)
+                    path = export_policy(tmp, snapshot_dir(out_dir, m), groups, rate_levels)
                 snap = Snapshot(
                     m, episodes, iteration, str(path), time.perf_counter() - t0, float(ret)
                 )

@@ -7,9 +7,11 @@ paired noise; it, not the spread of either schedule alone, sets which difference
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy import stats
@@ -128,3 +130,20 @@ def complete_table(
     """`table[schedule, seed]` over the seeds every named schedule ran."""
     seeds = sorted(set.intersection(*(set(by_seed[n]) for n in names)))
     return np.array([[by_seed[n][s] for s in seeds] for n in names], dtype=np.float64), seeds
+
+
+STUDY = Path(__file__).resolve().parent.parent / "results" / "benchmark_landscape" / "power.json"
+"""The committed power study of the embedded benchmark (`experiments/power_study.py
+--schedules landscape`): where many-seed experiments take their seed count from."""
+
+
+def planned_seeds(target: float = 1.0, study: Path = STUDY, fallback: int = 5) -> tuple[int, str]:
+    """(seeds, why): the fewest seeds whose 95% interval on a paired difference is at most
+    +-target points at the study's in-range paired sd; `fallback` when there is no study."""
+    try:
+        entry = next(iter(json.loads(study.read_text())["variants"].values()))
+        sd = entry.get("two_way_in_range", entry["two_way"])["paired_sd"]
+    except (OSError, ValueError, KeyError, StopIteration):
+        return fallback, f"no power study at {study}"
+    n = seeds_for_half_width(sd, target)
+    return n, f"a 95% half-width of {target:g} point at the power study's paired sd {sd:.2f}"

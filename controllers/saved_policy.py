@@ -92,9 +92,12 @@ def save_policy(module, out_dir: str | Path, groups: Sequence[str], **extra: Any
     return out
 
 
-def export_policy(checkpoint: str | Path, out_dir: str | Path, groups: Sequence[str]) -> Path:
+def export_policy(
+    checkpoint: str | Path, out_dir: str | Path, groups: Sequence[str], rate_levels: str
+) -> Path:
     """Write the policy of an RLlib Algorithm checkpoint, trained on an env whose model has
-    layer groups `groups`, to `out_dir` (see `save_policy`).
+    layer groups `groups` and whose actions pick from `rate_levels`, to `out_dir` (see
+    `save_policy`).
 
     The checkpoint is unpickled, so only pass one you trust (one your own run wrote)."""
     from ray.rllib.core.rl_module.rl_module import RLModule
@@ -105,7 +108,13 @@ def export_policy(checkpoint: str | Path, out_dir: str | Path, groups: Sequence[
         raise ConfigError(f"{checkpoint}: not an RLlib checkpoint (no {RLLIB_MODULE_SUBDIR})")
     module = RLModule.from_checkpoint(module_dir)
     try:
-        return save_policy(module, out_dir, groups, exported_from=str(checkpoint.resolve()))
+        return save_policy(
+            module,
+            out_dir,
+            groups,
+            rate_levels=rate_levels,
+            exported_from=str(checkpoint.resolve()),
+        )
     except ConfigError as exc:
         raise ConfigError(f"{checkpoint}: {exc}") from None
 
@@ -173,10 +182,19 @@ def load_module(path: str | Path, meta: dict[str, Any] | None = None):
     return module
 
 
-def check_deployable(path: str | Path, groups: Sequence[str]) -> str:
-    """Load the saved policy at `path` for an env with layer groups `groups` (a one-line
-    ConfigError if it cannot) and return the action encoding it emits."""
-    encoding = read_policy_meta(path)["action_encoding"]
+def check_deployable(path: str | Path, groups: Sequence[str], rate_levels: str) -> str:
+    """Load the saved policy at `path` for an env with layer groups `groups` and multiplier
+    levels `rate_levels` (a one-line ConfigError if it cannot) and return the action encoding
+    it emits. A discrete action is an index into the levels, so a policy trained on one level
+    set would pick other rates on another: refused. Policies saved before the levels were
+    recorded were trained on ASG's linear levels."""
+    meta = read_policy_meta(path)
+    encoding, trained_on = meta["action_encoding"], meta.get("rate_levels", "linear")
+    if encoding != "box" and trained_on != rate_levels:
+        raise ConfigError(
+            f"{_flag(Path(path))}: the policy picks from the {trained_on!r} rate levels, this "
+            f"run's are {rate_levels!r} (pass --rate-levels {trained_on})"
+        )
     RLModulePolicy(path, groups, encoding)
     return encoding
 
@@ -293,8 +311,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--model", required=True, choices=MODEL_NAMES, help="the backbone the policy was trained on"
     )
+    parser.add_argument(
+        "--rate-levels",
+        default="log",
+        choices=("log", "linear"),
+        help="the multiplier levels the policy was trained on (recorded in policy.json)",
+    )
     args = parser.parse_args(argv)
-    out = export_policy(args.checkpoint, args.out_dir, MODEL_GROUPS[args.model])
+    out = export_policy(args.checkpoint, args.out_dir, MODEL_GROUPS[args.model], args.rate_levels)
     print(f"policy exported to {out}")
     return 0
 

@@ -134,6 +134,26 @@ def baseline(name: str) -> ControllerSpec:
     return BASELINES[name]
 
 
+def check_levels(spec: ControllerSpec, num_groups: int, rate_levels: str) -> None:
+    """A fixed baseline's multipliers must be levels of the run (`--rate-levels`): a discrete
+    action can only send levels, and a silent rounding would run another schedule."""
+    from envs.actions import levels_of
+
+    if spec.random or spec.pbt or spec.policy_dir is not None:
+        return
+    levels = levels_of(rate_levels)
+    off = [
+        m
+        for m in spec.fixed_multipliers(num_groups)
+        if not any(abs(m - lv) < 1e-12 for lv in levels)
+    ]
+    if off:
+        raise ConfigError(
+            f"baseline {spec.method!r}: multiplier {off[0]:g} is not a level of --rate-levels "
+            f"{rate_levels} ({', '.join(f'{lv:g}' for lv in levels)})"
+        )
+
+
 def learned(method: str, policy_dir: str, encoding: str, greedy: bool = False) -> ControllerSpec:
     return ControllerSpec(
         method, "learned", policy_dir=policy_dir, action_encoding=encoding, greedy=greedy

@@ -172,7 +172,8 @@ def run_controllers(
             "controller": tune.grid_search([c.as_config() for c in controllers]),
             "seed": tune.grid_search(seeds),
         },
-        tune_config=tune.TuneConfig(max_concurrent_trials=resources.concurrency),
+        # Reused actors keep their env between trials (see tune_trainable._env_for).
+        tune_config=tune.TuneConfig(max_concurrent_trials=resources.concurrency, reuse_actors=True),
     )
 
 

@@ -1,7 +1,7 @@
 """ASG's ablation table on the embedded benchmark: which ingredient buys how much real accuracy.
 
 How to run:
-    python experiments/ablation.py                          # every row, 5 seeds, embedded preset
+    python experiments/ablation.py                          # every row, embedded preset
     python experiments/ablation.py --rows "hand_tuned,hand_tuned (no KL),scratch" --seeds 3
     python experiments/ablation.py --policy-checkpoint runs/asg/policy
 
@@ -49,7 +49,7 @@ def _rows() -> dict[str, ControllerSpec]:
     hand = baseline("hand_tuned")
     return dict(
         [
-            *(row(f"uniform {m}", baseline(f"uniform@{m}")) for m in (0.1, 0.2, 0.3, 0.5)),
+            *(row(f"uniform {m}", baseline(f"uniform@{m}")) for m in (0.05, 0.1, 0.2, 0.5)),
             row("constant", baseline("constant")),
             row("hand_tuned", hand),
             row("cosine", baseline("cosine")),
@@ -94,7 +94,13 @@ def build_parser(preset: str) -> argparse.ArgumentParser:
         default=",".join(ROWS),
         help=f"comma-separated rows to run; the '{LEARNED}' row is added by --policy-checkpoint",
     )
-    p.add_argument("--seeds", type=int, default=5, help="evaluation seeds per row")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=0,
+        help="evaluation seeds per row (0: from the committed power study, the seeds for a "
+        "95%% half-width of 1 point on a paired difference)",
+    )
     p.add_argument(
         "--policy-checkpoint",
         default=None,
@@ -126,6 +132,11 @@ def parse(argv: list[str] | None) -> tuple[str, FinetuneConfig, argparse.Namespa
     unknown = [r for r in rows if r not in ROWS]
     if unknown:
         raise ConfigError(f"--rows: unknown row(s) {unknown}; choose from: {', '.join(ROWS)}")
+    if args.seeds == 0:
+        from controllers.paired_stats import planned_seeds
+
+        args.seeds, why = planned_seeds(target=1.0)
+        print(f"[ablation] {args.seeds} seeds per row: {why}", flush=True)
     if args.seeds < 2:
         raise ConfigError("--seeds must be >= 2 (paired intervals need two pairs)")
     bad = [g for g in args.learned_guidance.split(",") if g not in LEARNED_ROWS]
@@ -143,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
 
     check_inputs(cfg)  # bad data, model or weights: one line, before Ray starts
     if args.policy_checkpoint:
-        encoding = check_deployable(args.policy_checkpoint, MODEL_GROUPS[cfg.model])
+        encoding = check_deployable(
+            args.policy_checkpoint, MODEL_GROUPS[cfg.model], cfg.rate_levels
+        )
 
     from controllers.cluster import start_ray
     from controllers.spec import learned

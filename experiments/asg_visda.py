@@ -8,7 +8,7 @@ How to run:
         --num-env-runners 8 --gpus-per-env-runner 0.5 --meta-episodes 200
 
 What to expect: a table of real-target mean per-class accuracy per method (the learned policy,
-hand-tuned and uniform 0.3 by default; --baselines adds constant, cosine, step, random, pbt),
+hand-tuned and uniform 0.1 by default; --baselines adds constant, cosine, step, random, pbt),
 each with its paired difference to the best baseline on the same seeds, plus results.json,
 results.md, policy_schedule.png, TensorBoard logs and checkpoints under --output-dir. About 10
 minutes on 2 CPU cores. With the default meta-training budget (24 short runs) the learned
@@ -72,7 +72,7 @@ class PipelineConfig:
     seeds: int = 3
     """Evaluation seeds, the same for every method (PBT: one member per seed); disjoint from
     the seeds meta-training sees."""
-    baselines: str = "hand_tuned,uniform@0.3"
+    baselines: str = "hand_tuned,uniform@0.1"
     """Comma-separated non-learned controllers to compare with (empty: none): constant, cosine,
     step, hand_tuned, random, pbt, uniform@<m>."""
     greedy: bool = False
@@ -288,7 +288,16 @@ def parse(argv: list[str] | None) -> tuple[str, FinetuneConfig, PipelineConfig]:
     recorded = recorded_config(argv)
     preset = preset_from_argv(argv, default=recorded["preset"] if recorded else "embedded")
     args = build_parser(preset, recorded).parse_args(argv)
-    return preset, config_from_args(args), pipeline_from_args(args)
+    cfg, pipe = config_from_args(args), pipeline_from_args(args)
+    from controllers.spec import baseline, check_levels
+    from trainables.models import MODEL_GROUPS
+
+    for name in filter(None, pipe.baselines.split(",")):
+        try:
+            check_levels(baseline(name), len(MODEL_GROUPS[cfg.model]), cfg.rate_levels)
+        except ConfigError as exc:
+            raise ConfigError(f"--baselines: {exc}") from None
+    return preset, cfg, pipe
 
 
 def trained_policy(
@@ -315,7 +324,9 @@ def trained_policy(
     except KeyboardInterrupt as stop:
         _write_interrupted(out, command, preset, f"meta-training: {stop}", storage)
         raise
-    policy_dir = export_policy(rllib_checkpoint, out / "policy", MODEL_GROUPS[cfg.model])
+    policy_dir = export_policy(
+        rllib_checkpoint, out / "policy", MODEL_GROUPS[cfg.model], cfg.rate_levels
+    )
     print(f"[asg] policy saved to {policy_dir} (deploy with --policy-checkpoint)", flush=True)
     return policy_dir
 
@@ -384,7 +395,9 @@ def main(argv: list[str] | None = None) -> int:
     encoding = action_encoding_for(pipe.algo)
     check_inputs(cfg)
     if pipe.policy_checkpoint:  # its own encoding, whatever --algo says; groups must match
-        encoding = check_deployable(pipe.policy_checkpoint, MODEL_GROUPS[cfg.model])
+        encoding = check_deployable(
+            pipe.policy_checkpoint, MODEL_GROUPS[cfg.model], cfg.rate_levels
+        )
 
     out = Path(pipe.output_dir).expanduser().resolve()
     storage = out / "tune"

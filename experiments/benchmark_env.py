@@ -1,10 +1,11 @@
 """What the environment costs: env-driven fine-tuning versus a plain PyTorch loop, the price of
-proxy-validation, meta-training throughput as env runners are added, and training throughput
-on a device (a GPU) in ASG's VisDA recipe.
+proxy-validation, meta-training throughput as env runners are added, training throughput
+on a device (a GPU) in ASG's VisDA recipe, and what a whole run costs over its SGD.
 
 How to run:
     python experiments/benchmark_env.py                 # overhead, proxy, scaling: CPU parts
     python experiments/benchmark_env.py --parts overhead,proxy
+    python experiments/benchmark_env.py --parts runcost --pairs 4   # 4 whole runs: wall / SGD
     python experiments/benchmark_env.py --parts device --device cuda --output device.json
     python experiments/benchmark_env.py --parts device --device cuda --compile  # minutes more
     python experiments/benchmark_env.py --parts device --device cpu --models resnet50 \
@@ -53,7 +54,7 @@ from trainables.cli import OneLineErrorParser, run_main
 from trainables.config import FinetuneConfig, preset
 from trainables.models.resnet import RESNETS, random_weights_file
 
-PARTS = ("overhead", "proxy", "scaling", "device")
+PARTS = ("overhead", "proxy", "scaling", "device", "runcost")
 DEVICE_MODELS = RESNETS
 SPREAD = "min-max of the per-pair ratios"
 LR_MULTIPLIER = 0.1  # every group's rate in the timed windows (env action index 1)
@@ -841,6 +842,40 @@ def device_throughput(args: argparse.Namespace) -> DeviceThroughput:
 # --- Tables ----------------------------------------------------------------------------------
 
 
+def run_cost(preset_name: str, runs: int) -> dict:
+    """Whole fine-tuning runs of the preset (hand-tuned schedule, `runs` seeds) in one worker
+    process, as the power study and many-seed studies run them: their wall time, the worker's
+    env build included, over the time of their SGD windows."""
+    import tempfile
+
+    from controllers.static_study import Variant, cost_ratio, run_study
+
+    with tempfile.TemporaryDirectory() as d:
+        records = run_study(
+            [Variant(preset_name, preset(preset_name))],
+            ["backbone:0.1,head:1"],
+            list(range(runs)),
+            Path(d) / "runs.jsonl",
+            workers=1,
+        )
+    return {
+        "runs": len(records),
+        "wall_over_sgd": cost_ratio(records),
+        "build_s": sum(r["build_s"] for r in records),
+        "run_s": [r["run_s"] for r in records],
+        "sgd_s": [r["sgd_s"] for r in records],
+    }
+
+
+def print_run_cost(c: dict, preset_name: str) -> None:
+    total = c["build_s"] + sum(c["run_s"])
+    print(
+        f"\nRun cost ({preset_name}, {c['runs']} runs in one worker): wall {total:.1f} s "
+        f"(env build {c['build_s']:.1f} s) / SGD windows {sum(c['sgd_s']):.1f} s = "
+        f"{c['wall_over_sgd']:.2f}x"
+    )
+
+
 def print_overhead(o: Overhead, pairs: int) -> None:
     print(
         f"\n## Env overhead ({o.preset}, {o.iterations} SGD iterations per episode, "
@@ -1043,6 +1078,9 @@ def main(argv: list[str] | None = None) -> int:
             for r in rows
         ]
         print_scaling(rows, args.scaling_preset, args.pairs)
+    if "runcost" in args.parts:
+        report["run_cost"] = run_cost(args.preset, args.pairs)
+        print_run_cost(report["run_cost"], args.preset)
     if "device" in args.parts:
         d = device_throughput(args)
         report["device_throughput"] = d.to_json()

@@ -44,8 +44,9 @@ class Args:
     """Episodes per RLlib training iteration."""
     num_env_runners: int = 2
     """Env runners sampling meta-training episodes in parallel."""
-    seeds: int = 5
-    """Evaluation seeds (experiments/ablation.py's seeds, for pairing)."""
+    seeds: int = 0
+    """Evaluation seeds (experiments/ablation.py's seeds, for pairing; 0: from the committed
+    power study, the seeds for a 95% half-width of 1 point on a paired difference)."""
     greedy: bool = False
     """Deploy greedily instead of sampling actions as ASG does."""
     compare_with: str | None = None
@@ -69,6 +70,10 @@ def parse(argv: list[str] | None) -> tuple[str, FinetuneConfig, Args, list[int]]
         milestones = sorted({int(m) for m in args.milestones.split(",") if m})
     except ValueError:
         raise ConfigError(f"--milestones {args.milestones!r}: comma-separated integers") from None
+    if args.seeds == 0:
+        from controllers.paired_stats import planned_seeds
+
+        args = dataclasses.replace(args, seeds=planned_seeds(target=1.0)[0])
     if not milestones or milestones[0] < 0 or args.seeds < 2:
         raise ConfigError("--milestones must be >= 0 and --seeds >= 2")
     return preset, cfg, args, milestones
@@ -105,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{meta_cfg.iters_per_window} iterations per run, snapshots at {milestones} runs",
         flush=True,
     )
-    snapshots = train_with_snapshots(algo_config, milestones, out, MODEL_GROUPS[cfg.model])
+    snapshots = train_with_snapshots(
+        algo_config, milestones, out, MODEL_GROUPS[cfg.model], cfg.rate_levels
+    )
     # All meta-training time, that of a run continued here included.
     meta_s = max([time.perf_counter() - t0, *(s.meta_wall_s for s in snapshots)])
 

@@ -53,7 +53,7 @@ SEED_BASE = 30_000  # disjoint from meta-training and from the other scripts' ev
 class Args:
     seeds: int = 3
     """Seeds; every schedule runs on each."""
-    uniform: str = "0.1,0.2,0.3,0.5"
+    uniform: str = "0.05,0.1,0.2,0.5"
     """Uniform multipliers of the 1-D part of the spread."""
     random_schedules: int = 3
     """Random per-group schedules (distinct random streams)."""

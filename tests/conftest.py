@@ -109,7 +109,7 @@ def untrained_policy(tmp_path):
         groups = MODEL_GROUPS[model]
         config = dataclasses.asdict(DefaultModelConfig())
         module = build_module("PPO", groups, "multidiscrete", config)
-        return save_policy(module, tmp_path / f"policy_{model}", groups)
+        return save_policy(module, tmp_path / f"policy_{model}", groups, rate_levels="log")
 
     return make
 

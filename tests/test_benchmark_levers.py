@@ -101,3 +101,23 @@ def test_env_uses_the_configs_levels():
 def test_bad_lever_settings_are_one_line_config_errors(overrides, flag):
     with pytest.raises(ConfigError, match=flag):
         preset("tiny", **overrides)
+
+
+def test_a_reused_env_runs_the_same_run_as_a_fresh_one():
+    """Workers and Tune actors keep one env for many seeds: a run must not depend on what the
+    env ran before it."""
+    from controllers.baselines import FixedPolicy
+    from controllers.rollout import run_episode
+    from envs.syn_to_real import SynToRealEnv
+
+    def run(env, seed, mult):
+        policy = FixedPolicy([mult] * env.run.num_groups, env.action_encoding, env.levels)
+        return run_episode(env, policy, seed, "m")
+
+    cfg = dict(preset="tiny", head_init="probe", anneal_windows=1)
+    reused = SynToRealEnv(**cfg)
+    run(reused, 3, 1.0)  # a different run first: another seed, the largest rate
+    again = run(reused, 7, 0.1)
+    fresh = run(SynToRealEnv(**cfg), 7, 0.1)
+    assert again.test_acc == fresh.test_acc and again.proxy_acc == fresh.proxy_acc
+    assert again.episode_return == fresh.episode_return

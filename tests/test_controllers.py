@@ -250,3 +250,24 @@ def test_pbt_member_keeps_its_seed_and_never_copies_at_the_last_window():
     assert config["seed"] == 2 and config["window"] == 7  # the rest is the donor's
     last = {"done": True, "training_iteration": 3, "proxy_acc": 0.1}
     assert pbt.on_trial_result(None, member, last) == pbt.CONTINUE  # nothing copied
+
+
+def test_a_policy_is_deployed_only_on_the_rate_levels_it_was_trained_on(untrained_policy):
+    """A discrete action indexes the levels: a policy trained on ASG's linear levels would pick
+    other rates under the log levels, so deployment refuses it in one line."""
+    import json
+
+    from controllers.saved_policy import check_deployable
+    from trainables.models import MODEL_GROUPS
+
+    folder = untrained_policy()
+    groups = MODEL_GROUPS["efficientnet_lite0"]
+    assert check_deployable(folder, groups, "log") == "multidiscrete"
+    with pytest.raises(ConfigError, match="'log' rate levels.*--rate-levels log"):
+        check_deployable(folder, groups, "linear")
+    meta = json.loads((folder / "policy.json").read_text())
+    del meta["rate_levels"]  # saved before the levels were recorded: ASG's linear ones
+    (folder / "policy.json").write_text(json.dumps(meta))
+    assert check_deployable(folder, groups, "linear") == "multidiscrete"
+    with pytest.raises(ConfigError, match="'linear' rate levels"):
+        check_deployable(folder, groups, "log")

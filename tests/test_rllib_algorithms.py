@@ -61,7 +61,7 @@ def test_train_checkpoint_restore_act(algo, lstm, on_tiny, tmp_path):
         algo_obj.stop()
 
     encoding = config.env_config["action_encoding"]
-    saved = export_policy(tmp_path, tmp_path / "policy", env.group_names)
+    saved = export_policy(tmp_path, tmp_path / "policy", env.group_names, "log")
     policy = RLModulePolicy(saved, env.group_names, encoding)
     assert all(not str(p).endswith(".pkl") for p in saved.iterdir())
 
@@ -96,14 +96,14 @@ def test_policy_for_other_layer_groups_is_rejected(tmp_path):
     algo.save_to_path(str(tmp_path))
     algo.stop()
     env = SynToRealEnv(preset="tiny")
-    saved = export_policy(tmp_path, tmp_path / "policy", env.group_names)
+    saved = export_policy(tmp_path, tmp_path / "policy", env.group_names, "log")
     resnet = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "head")
     with pytest.raises(ConfigError, match="layer groups"):
         RLModulePolicy(saved, resnet, "multidiscrete")  # same sizes, other architecture
     with pytest.raises(ConfigError, match="discrete actions"):
         RLModulePolicy(saved, env.group_names, "discrete")
     with pytest.raises(ConfigError, match="groups"):
-        export_policy(tmp_path, tmp_path / "other", ("conv1", "head"))
+        export_policy(tmp_path, tmp_path / "other", ("conv1", "head"), "log")
 
 
 def test_meta_training_continues_from_its_latest_snapshot(tmp_path):
@@ -114,11 +114,15 @@ def test_meta_training_continues_from_its_latest_snapshot(tmp_path):
 
     env = SynToRealEnv(preset="tiny")
     config = build_algo_config("PPO", {"preset": "tiny"}, 3, Resources(num_env_runners=0), 1)
-    first = train_with_snapshots(config, [0, 1], tmp_path, env.group_names, log=lambda _: None)
+    first = train_with_snapshots(
+        config, [0, 1], tmp_path, env.group_names, "log", log=lambda _: None
+    )
     saved_bytes = (Path(first[-1].path) / "module_state.pt").read_bytes()
 
     lines: list[str] = []
-    both = train_with_snapshots(config, [0, 1, 2], tmp_path, env.group_names, log=lines.append)
+    both = train_with_snapshots(
+        config, [0, 1, 2], tmp_path, env.group_names, "log", log=lines.append
+    )
     assert [s.milestone for s in both] == [0, 1, 2]
     key = lambda s: (s.milestone, s.episodes, s.path, s.meta_wall_s)  # noqa: E731 (nan != nan)
     assert list(map(key, both[:2])) == list(map(key, first))

@@ -277,10 +277,16 @@ PRESETS: dict[str, FinetuneConfig] = {
     "embedded": FinetuneConfig(
         head_init="probe", iters_per_window=30, anneal_windows=2, base_lr=0.01
     ),
-    # The embedded benchmark's short-horizon twin, for meta-training: the same data, model,
-    # rates and 8 windows, but 3 iterations per window on 1000 renders (about 12 s per run).
+    # The embedded benchmark's short-horizon twin, for meta-training: the same model, head
+    # start, rates and 8 windows, but 3 iterations per window on 1000 renders.
     "short": FinetuneConfig(
-        num_train=1000, proxy_size=200, max_test=300, iters_per_window=3, head_warmup_iters=5
+        head_init="probe",
+        anneal_windows=2,
+        base_lr=0.01,
+        num_train=1000,
+        proxy_size=200,
+        max_test=300,
+        iters_per_window=3,
     ),
     # VisDA-17 with ResNet-101 at 224 px in ASG's released recipe (see `asg_departures`):
     # batch 32, base rate 1e-4 for every group, frozen BatchNorm, the two-layer head, no

@@ -69,6 +69,7 @@ def _rows() -> dict[str, ControllerSpec]:
                 pretrained=False,
                 guidance_weight=0.0,
                 bn_mode="train",
+                head_init="sgd",  # no pretrained features to fit a probe on
             ),
             # Trained on real digits, scored on a disjoint half of the real pool (see config).
             row("oracle", hand.with_(kind="reference"), train_domain="real", guidance_weight=0.0),
@@ -132,6 +133,15 @@ def parse(argv: list[str] | None) -> tuple[str, FinetuneConfig, argparse.Namespa
     unknown = [r for r in rows if r not in ROWS]
     if unknown:
         raise ConfigError(f"--rows: unknown row(s) {unknown}; choose from: {', '.join(ROWS)}")
+    from controllers.spec import check_levels
+    from trainables.models import MODEL_GROUPS
+
+    for r in rows:  # every row's config and multipliers, before Ray starts (one-line errors)
+        try:
+            row_cfg = cfg.replace(**ROWS[r].finetune)
+            check_levels(ROWS[r], len(MODEL_GROUPS[row_cfg.model]), row_cfg.rate_levels)
+        except ConfigError as exc:
+            raise ConfigError(f"--rows {r!r}: {exc}") from None
     if args.seeds == 0:
         from controllers.paired_stats import planned_seeds
 

@@ -196,3 +196,27 @@ def test_synthetic_digits_resemble_real_ones(rendered: tuple[np.ndarray, np.ndar
     clf = NearestCentroid().fit(images.reshape(len(images), -1) / 16.0, labels)
     accuracy = (clf.predict(real_images.reshape(len(real_images), -1) / 16.0) == real_labels).mean()
     assert accuracy > 0.5, accuracy
+
+
+def test_renders_are_cached_on_disk_exactly_and_a_bad_cache_file_is_redrawn(tmp_path, monkeypatch):
+    """Each process (env runner, Tune actor) reads the renders another process drew."""
+    from trainables.data import digits
+
+    fonts = digits.list_digit_fonts()[:3]
+    monkeypatch.setenv("ASG_CACHE", "off")
+    digits._rendered.cache_clear()
+    fresh = digits.render_digits(30, fonts, seed=5)
+    monkeypatch.setenv("ASG_CACHE", str(tmp_path))
+    digits._rendered.cache_clear()
+    first = digits.render_digits(30, fonts, seed=5)  # drawn, then written
+    (written,) = tmp_path.glob("digits-*.npz")
+    digits._rendered.cache_clear()
+    second = digits.render_digits(30, fonts, seed=5)  # read back
+    for a, b in ((fresh, first), (fresh, second)):
+        assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    written.write_bytes(b"cut short by a kill")
+    digits._rendered.cache_clear()
+    again = digits.render_digits(30, fonts, seed=5)
+    assert np.array_equal(again[0], fresh[0])
+    digits._rendered.cache_clear()
+    assert not list(tmp_path.glob("*.tmp"))

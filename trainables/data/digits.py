@@ -91,7 +91,62 @@ def _glyphs_drawn(path: Path) -> bool:
 @functools.cache
 def _usable_fonts() -> tuple[Path, ...]:
     fonts = sorted(_font_dir().glob("*.ttf"))
-    return tuple(p for p in fonts if _cmap_has_digits(p) and _glyphs_drawn(p))
+    key = _cache_key("fonts", [(p.name, p.stat().st_size) for p in fonts])
+    cached = _cache_read(key)
+    if cached is not None:
+        names = set(str(n) for n in cached["names"])
+        return tuple(p for p in fonts if p.name in names)
+    usable = tuple(p for p in fonts if _cmap_has_digits(p) and _glyphs_drawn(p))
+    _cache_write(key, names=np.array([p.name for p in usable]))
+    return usable
+
+
+# ---- a disk cache shared by the processes of one machine (env runners, Tune actors) -------
+_CACHE_VERSION = 1  # bump when the rendering recipe changes
+
+
+def cache_dir() -> Path | None:
+    """Where renders and the font scan are kept between processes: $ASG_CACHE ('' or 'off'
+    turns it off), else ~/.cache/asg-ray. None when off."""
+    import os
+
+    value = os.environ.get("ASG_CACHE", str(Path.home() / ".cache" / "asg-ray"))
+    return None if value in ("", "off") else Path(value)
+
+
+def _cache_key(kind: str, parts) -> str:
+    import hashlib
+
+    return f"{kind}-" + hashlib.sha256(repr((_CACHE_VERSION, parts)).encode()).hexdigest()[:24]
+
+
+def _cache_read(key: str) -> dict[str, np.ndarray] | None:
+    folder = cache_dir()
+    if folder is None:
+        return None
+    try:
+        with np.load(folder / f"{key}.npz") as f:
+            return {k: f[k] for k in f.files}
+    except (OSError, ValueError, EOFError):  # absent, or unreadable: render again
+        return None
+
+
+def _cache_write(key: str, **arrays: np.ndarray) -> None:
+    """Atomic: a process killed mid-write leaves no file that a reader could take."""
+    import os
+    import tempfile
+
+    folder = cache_dir()
+    if folder is None:
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, folder / f"{key}.npz")
+    except OSError:  # a read-only or full disk only costs the next process a render
+        return
 
 
 def list_digit_fonts() -> list[Path]:
@@ -213,6 +268,17 @@ def render_digits(n: int, fonts: list[Path], seed: int) -> tuple[np.ndarray, np.
 
 @functools.lru_cache(maxsize=16)
 def _rendered(n: int, fonts: tuple[Path, ...], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Renders from this process's memory, else from the disk cache, else drawn (and cached)."""
+    key = _cache_key("digits", (n, [(p.name, p.stat().st_size) for p in fonts], seed))
+    cached = _cache_read(key)
+    if cached is not None:
+        return cached["images"], cached["labels"]
+    images, labels = _draw(n, fonts, seed)
+    _cache_write(key, images=images, labels=labels)
+    return images, labels
+
+
+def _draw(n: int, fonts: tuple[Path, ...], seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n, dtype=np.int64) % 10)
     font_idx = rng.integers(len(fonts), size=n)

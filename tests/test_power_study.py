@@ -90,6 +90,7 @@ def test_power_study_runs_reports_and_resumes(tmp_path, capsys):
     entry = result["variants"]["config"]
     assert entry["two_way"]["n_seeds"] == 2 and len(entry["pairs_vs_best"]) == 1
     assert "paired sd" in (tmp_path / "power.md").read_text()
+    assert (tmp_path / "power.png").stat().st_size > 0
     # a rerun with one more seed runs only the new seed's two runs
     code, out, _ = main_in_process(capsys, power_study.main, *args[:3], "3", *args[4:])
     assert code == 0 and out.count("[power] ") == 3  # the header and two runs

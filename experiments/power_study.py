@@ -21,6 +21,7 @@ rerunning the command continues a killed study), power.json and power.md into --
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import math
@@ -31,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout
 
 from controllers import paired_stats as ps
-from controllers.static_study import Variant, by_seed, cost_ratio, run_study
+from controllers.static_study import Variant, by_seed, check_schedules, cost_ratio, run_study
 from trainables.cli import (
     OneLineErrorParser,
     add_config_args,
@@ -91,7 +92,7 @@ def build_parser(preset: str) -> OneLineErrorParser:
     return p
 
 
-class _Formatter(__import__("argparse").RawDescriptionHelpFormatter):
+class _Formatter(argparse.RawDescriptionHelpFormatter):
     pass
 
 
@@ -288,13 +289,20 @@ def plot(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None) -> tuple[list[Variant], list[str], argparse.Namespace]:
+    """(variants, schedules, flags) of a command line; no side effects."""
     preset = preset_from_argv(argv, default="embedded")
     args = build_parser(preset).parse_args(argv)
     if args.seeds < 2 or args.workers < 1 or args.threads_per_worker < 1:
         raise ConfigError("--seeds must be >= 2, --workers and --threads-per-worker >= 1")
     variants = _variants(config_from_args(args), args.variant)
     schedules = _schedules(args.schedules, variants)
+    check_schedules(variants, schedules)
+    return variants, schedules, args
+
+
+def main(argv: list[str] | None = None) -> int:
+    variants, schedules, args = parse(argv)
     seeds = list(range(args.seed_base, args.seed_base + args.seeds))
     out = Path(args.output_dir)
     total = len(variants) * len(schedules) * len(seeds)

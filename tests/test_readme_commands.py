@@ -19,7 +19,10 @@ COMMAND = re.compile(r"python3? experiments/(\w+)\.py((?:[^`\n\\]|\\\n)*)")
 
 
 def readme_commands() -> list[tuple[str, str]]:
-    text = (ROOT / "README.md").read_text()
+    """Commands outside the sections marked *(old benchmark)*: those record what ran at an
+    older commit (results/README.md), with rows and flags that may no longer exist."""
+    sections = re.split(r"(?m)^(?=#{2,3} )", (ROOT / "README.md").read_text())
+    text = "".join(s for s in sections if "*(old benchmark)*" not in s.split("\n", 1)[0])
     found = []
     for script, rest in COMMAND.findall(text):
         rest = rest.replace("\\\n", " ").split("&&")[0].split("#")[0]

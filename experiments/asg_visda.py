@@ -312,6 +312,7 @@ def trained_policy(
         policy_dir = Path(pipe.policy_checkpoint).resolve()
         print(f"[asg] deploying policy from {policy_dir}", flush=True)
         return policy_dir
+    print(f"[asg] protocol: {protocol(cfg)}", flush=True)
     print(
         f"[asg] 1/3 meta-training {pipe.algo} on {pipe.meta_episodes} fine-tuning runs "
         f"({cfg.windows} windows x {pipe.meta_iters_per_window or cfg.iters_per_window} SGD "

@@ -344,7 +344,22 @@ def asg_departures(cfg: FinetuneConfig) -> list[str]:
 def protocol(cfg: FinetuneConfig) -> str:
     """One line for results files: which protocol a run followed."""
     if cfg.dataset != "visda":
-        return "embedded digits benchmark (no VisDA recipe applies)"
+        head = (
+            f"a linear-probe head start (L2 {cfg.probe_l2:g})"
+            if cfg.head_init == "probe"
+            else f"{cfg.head_warmup_iters} head-only SGD iterations"
+        )
+        tail = (
+            f", the last {cfg.anneal_windows} at {cfg.anneal_factor:g}x the chosen rates"
+            if cfg.anneal_windows
+            else ""
+        )
+        return (
+            f"embedded digits benchmark: {head}, then {cfg.windows} windows x "
+            f"{cfg.iters_per_window} SGD iterations at batch {cfg.batch_size}{tail}; base rate "
+            f"{cfg.base_lr:g} x multipliers from the {cfg.rate_levels} levels; {cfg.image_size} px "
+            f"(no VisDA recipe applies)"
+        )
     departures = asg_departures(cfg)
     if not departures:
         return "ASG's VisDA-17 recipe"

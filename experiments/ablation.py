@@ -136,7 +136,9 @@ def parse(argv: list[str] | None) -> tuple[str, FinetuneConfig, argparse.Namespa
     from controllers.spec import check_levels
     from trainables.models import MODEL_GROUPS
 
-    for r in rows:  # every row's config and multipliers, before Ray starts (one-line errors)
+    # every row's config and multipliers, before Ray starts (one-line errors; an unknown model
+    # is check_inputs' one line)
+    for r in rows if cfg.model in MODEL_GROUPS else []:
         try:
             row_cfg = cfg.replace(**ROWS[r].finetune)
             check_levels(ROWS[r], len(MODEL_GROUPS[row_cfg.model]), row_cfg.rate_levels)

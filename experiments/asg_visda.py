@@ -292,7 +292,7 @@ def parse(argv: list[str] | None) -> tuple[str, FinetuneConfig, PipelineConfig]:
     from controllers.spec import baseline, check_levels
     from trainables.models import MODEL_GROUPS
 
-    for name in filter(None, pipe.baselines.split(",")):
+    for name in filter(None, pipe.baselines.split(",") if cfg.model in MODEL_GROUPS else []):
         try:
             check_levels(baseline(name), len(MODEL_GROUPS[cfg.model]), cfg.rate_levels)
         except ConfigError as exc:

@@ -134,6 +134,29 @@ def kill_processes_mentioning(*markers: str) -> int:
     return hits
 
 
+def signal_env_runners(marker: str, sig: int) -> int:
+    """Send `sig` (SIGSTOP to hold, SIGCONT to release) to the RLlib env runners of the Ray
+    whose private folder is `marker`: with its runners held, meta-training cannot finish an
+    iteration, so a test holds the driver mid-phase at a point it controls. Returns how many
+    were signalled."""
+    hits = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        if b"EnvRunner" in cmdline and _mentions(entry, (marker,)):
+            try:
+                os.kill(int(entry), sig)
+                hits += 1
+            except ProcessLookupError:
+                pass
+    return hits
+
+
 def _mentions(pid: str, markers: tuple[str, ...]) -> bool:
     """Whether process `pid`'s command line holds a marker, or its environment or one of its
     open files a folder one (a node's agents, started by its raylet, were seen with neither

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ from conftest import (
     main_in_process,
     many_ray_processes,
     private_ray_env,
+    signal_env_runners,
     tiny_pipeline,
 )
 
@@ -66,6 +67,7 @@ class Stage:
     seconds: float = 0.0  # wall time from start to exit
     killed_at: float = 0.0  # time.time() of the SIGKILL; 0 when it was not killed
     recorded: int = -1  # newest meta-training checkpoint its saved state holds afterwards
+    held: list[int] = field(default_factory=list)  # env runners held before the stop
 
 
 @dataclass
@@ -130,10 +132,17 @@ def finished_trials(out: Path) -> dict[str, str]:
 
 
 def run_stage(
-    cmd: list[str], env: dict[str, str], logs: Path, ready=None, stop=None, timeout: float = 600
+    cmd: list[str],
+    env: dict[str, str],
+    logs: Path,
+    ready=None,
+    stop=None,
+    timeout: float = 600,
+    after_stop=None,
 ) -> Stage:
     """Run `cmd`; once `ready(stdout so far)` holds, send `stop` (SIGINT to the driver, or
-    SIGKILL to the driver and everything it started) and wait for the end."""
+    SIGKILL to the driver and everything it started), call `after_stop()` if given, and wait
+    for the end."""
     logs.mkdir(parents=True, exist_ok=True)
     out_log, err_log = logs / "stdout", logs / "stderr"
     with out_log.open("w") as out, err_log.open("w") as err:
@@ -149,6 +158,8 @@ def run_stage(
                 killed_at = time.time()
             else:
                 proc.send_signal(stop)
+            if after_stop is not None:
+                after_stop()
             break
         time.sleep(0.5)
     try:
@@ -177,18 +188,30 @@ def shared_run(tmp_path_factory):
         env = {**ray_env, "ASG_TEST_API_TOKEN": SECRET}
         logs = tmp_path_factory.mktemp("logs")
 
-        def checkpoint_after(recorded: int):
+        def checkpoint_after(recorded: int, held: list[int]):
             def ready(stdout: str) -> bool:
-                # a meta-training iteration of this process, saved in the state; then a pause,
-                # so that the kill does not land on the copy that brought that state to storage
-                if "meta-train iter" in stdout and recorded_checkpoint(meta) > recorded:
+                # A meta-training iteration of this process: hold its env runners (SIGSTOP),
+                # so that meta-training cannot move on, however fast the machine, then wait
+                # until that iteration is saved in the state, and a little longer, so that the
+                # signal does not land on the copy that brought that state to storage.
+                if "meta-train iter" not in stdout:
+                    return False
+                if not held:
+                    held.append(signal_env_runners(env["RAY_TMPDIR"], signal.SIGSTOP))
+                if recorded_checkpoint(meta) > recorded:
                     time.sleep(1.5)
                     return True
                 return False
 
             return ready
 
-        interrupted = run_stage(cmd, env, logs / "1", checkpoint_after(-1), signal.SIGINT)
+        held_1: list[int] = []
+        interrupted = run_stage(
+            cmd, env, logs / "1", checkpoint_after(-1, held_1), signal.SIGINT,
+            after_stop=lambda: signal_env_runners(env["RAY_TMPDIR"], signal.SIGCONT),
+        )  # fmt: skip
+        interrupted.held = held_1
+
         interrupted.recorded = recorded_checkpoint(meta)
         interrupted_results = json.loads((out / "results.json").read_text())
         interrupted_md = (out / "results.md").read_text()
@@ -196,9 +219,11 @@ def shared_run(tmp_path_factory):
         # Only the first process starts Ray's dashboard (the default; checked below): the
         # others run a lighter Ray on the test machine's two cores.
         resume = [*cmd, "--resume", "--no-dashboard"]
+        held_2: list[int] = []
         killed_meta = run_stage(
-            resume, env, logs / "2", checkpoint_after(interrupted.recorded), signal.SIGKILL
+            resume, env, logs / "2", checkpoint_after(interrupted.recorded, held_2), signal.SIGKILL
         )
+        killed_meta.held = held_2
         killed_meta.recorded = recorded_checkpoint(meta)
         killed_eval = run_stage(
             resume, env, logs / "3", lambda stdout: "(done)" in stdout, signal.SIGKILL
@@ -254,6 +279,7 @@ def test_killed_driver_resumes_without_losing_work(shared_run):
     (checkpoint_00000k holds iteration k + 1), with the episode count carried over."""
     stage = shared_run.killed_in_meta_training
     resumed = shared_run.killed_in_evaluation  # the --resume after the kill
+    assert stage.held == [1], "the stage's env runner was not held (SIGSTOP) before the kill"
     assert stage.killed_at and "2/3" not in stage.stdout, stage.stdout[-2000:]
     assert "resuming meta_train" in resumed.stdout
     results = meta_results(shared_run.out)

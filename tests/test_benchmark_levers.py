@@ -93,6 +93,7 @@ def test_env_uses_the_configs_levels():
     "overrides, flag",
     [
         ({"head_init": "probe", "head_hidden": 512}, "--head-init probe"),
+        ({"head_init": "probe", "dataset": "visda"}, "--head-init probe"),
         ({"head_init": "lbfgs"}, "--head-init"),
         ({"rate_levels": "cubic"}, "--rate-levels"),
         ({"anneal_windows": 9}, "--anneal-windows"),

@@ -221,9 +221,12 @@ class FinetuneConfig:
             raise ConfigError(f"--num-classes must be >= 0, got {self.num_classes}")
         _check_choice("head_init", self.head_init, HEAD_INITS)
         _check_choice("rate_levels", self.rate_levels, RATE_LEVELS)
-        if self.head_init == "probe" and (self.head_hidden or not self.pretrained):
+        if self.head_init == "probe" and (
+            self.head_hidden or not self.pretrained or self.dataset != "digits"
+        ):
             raise ConfigError(
-                "--head-init probe needs a linear head (--head-hidden 0) and a pretrained model"
+                "--head-init probe needs a linear head (--head-hidden 0), a pretrained model "
+                "and in-memory images (--dataset digits); use --head-init sgd"
             )
         if self.anneal_windows < 0 or self.anneal_windows > self.windows:
             raise ConfigError(

@@ -191,17 +191,15 @@ def shared_run(tmp_path_factory):
         def checkpoint_after(recorded: int, held: list[int]):
             def ready(stdout: str) -> bool:
                 # A meta-training iteration of this process: hold its env runners (SIGSTOP),
-                # so that meta-training cannot move on, however fast the machine, then wait
-                # until that iteration is saved in the state, and a little longer, so that the
-                # signal does not land on the copy that brought that state to storage.
+                # so that meta-training cannot move on, however fast the machine, then signal
+                # once that iteration is in the saved state. With the runners held no newer
+                # checkpoint can come, and every later write of the state to storage is atomic
+                # (controllers/atomic_storage.py), so no wait is needed after that.
                 if "meta-train iter" not in stdout:
                     return False
                 if not held:
                     held.append(signal_env_runners(env["RAY_TMPDIR"], signal.SIGSTOP))
-                if recorded_checkpoint(meta) > recorded:
-                    time.sleep(1.5)
-                    return True
-                return False
+                return recorded_checkpoint(meta) > recorded
 
             return ready
 

@@ -1,6 +1,6 @@
-"""Every experiment command the README shows parses, exactly as written, into typed configs.
+"""Every experiment command the README and docs/ show parses, as written, into typed configs.
 
-The commands are read from the README itself (fenced blocks, with their line continuations,
+The commands are read from the pages themselves (fenced blocks, with their line continuations,
 and inline code), so a flag renamed or retyped in the code breaks this test, not a user.
 """
 
@@ -21,7 +21,8 @@ COMMAND = re.compile(r"python3? experiments/(\w+)\.py((?:[^`\n\\]|\\\n)*)")
 def readme_commands() -> list[tuple[str, str]]:
     """Commands outside the sections marked *(old benchmark)*: those record what ran at an
     older commit (results/README.md), with rows and flags that may no longer exist."""
-    sections = re.split(r"(?m)^(?=#{2,3} )", (ROOT / "README.md").read_text())
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    sections = re.split(r"(?m)^(?=#{1,3} )", "\n".join(p.read_text() for p in pages))
     text = "".join(s for s in sections if "*(old benchmark)*" not in s.split("\n", 1)[0])
     found = []
     for script, rest in COMMAND.findall(text):

@@ -34,9 +34,9 @@ def greedy_error(algo, name: str) -> float:
 
 
 NOT_LEARNING = pytest.mark.xfail(
-    strict=True,  # the day it learns, this fails and the README's finding must change
+    strict=True,  # the day it learns, this fails and the finding in docs/results.md must change
     reason="an open finding: with the project's config it does not find the best rate of the "
-    "stand-in (60 iterations measured once; 20 here), see the README",
+    "stand-in (60 iterations measured once; 20 here), see docs/results.md",
 )
 
 

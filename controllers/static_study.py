@@ -102,9 +102,6 @@ def _key(c: Cell) -> tuple[str, str, int]:
 
 
 # ---- in the worker process -------------------------------------------------------------------
-_ENV: dict[str, Any] = {}
-
-
 def _init_worker(threads: int) -> None:
     import torch
 
@@ -115,14 +112,10 @@ def _init_worker(threads: int) -> None:
 def _run_cell(cell: Cell, config: dict[str, Any]) -> dict[str, Any]:
     from controllers.baselines import FixedPolicy
     from controllers.rollout import run_episode
-    from envs.syn_to_real import SynToRealEnv
+    from envs.reuse import reused_env
 
     t0 = time.perf_counter()
-    if _ENV.get("variant") != cell.variant:
-        _ENV.clear()  # one env per worker: a variant's data and model are freed before the next
-        _ENV["env"] = SynToRealEnv(config=config, report_timing=True)
-        _ENV["variant"] = cell.variant
-    env = _ENV["env"]
+    env = reused_env(FinetuneConfig(**config))  # built once per worker and variant
     build_s = time.perf_counter() - t0
     groups, levels = env.group_names, tuple(float(x) for x in env.levels)
     schedule = parse_schedule(cell.schedule, groups, levels)

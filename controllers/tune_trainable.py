@@ -22,6 +22,7 @@ from controllers.baselines import FixedPolicy, Policy, RandomPolicy
 from controllers.rollout import Resume, policy_state, run_episode
 from controllers.saved_policy import RLModulePolicy
 from controllers.spec import ControllerSpec
+from envs.reuse import reused_env
 from envs.summary import SCALAR_END_KEYS
 from envs.syn_to_real import SynToRealEnv
 from trainables.config import FinetuneConfig
@@ -98,29 +99,13 @@ def finished_after(checkpoint: tune.Checkpoint, trial_id: str) -> dict[str, Any]
     return None
 
 
-_ENV: dict[str, Any] = {}
-
-
-def _env_for(cfg: FinetuneConfig, encoding: str) -> SynToRealEnv:
-    """The env for this trial. Tune reuses a trial's actor for the next trial (`reuse_actors`),
-    so the env of the last trial is kept and reused when the config is the same: renders, model,
-    teacher, frozen pass and probe are built once per actor, not once per run (`reset` restores
-    the pretrained weights, so runs stay independent)."""
-    key = repr((cfg, encoding))
-    if _ENV.get("key") != key:
-        _ENV.clear()
-        _ENV["env"] = SynToRealEnv(config=cfg, action_encoding=encoding, report_timing=True)
-        _ENV["key"] = key
-    return _ENV["env"]
-
-
 def controller_trainable(config: dict[str, Any]) -> None:
     """Tune config keys: finetune (FinetuneConfig as a dict), controller (a ControllerSpec as a
     dict; its `finetune` overrides apply to this run), seed, and for PBT pbt_multipliers and
     checkpoint_every (checkpoint every n-th window and the last; 1 when absent)."""
     spec = ControllerSpec.from_config(config["controller"])
     cfg = FinetuneConfig(**{**config["finetune"], **spec.finetune})
-    env = _env_for(cfg, spec.action_encoding)
+    env = reused_env(cfg, spec.action_encoding)  # Tune reuses actors: kept between trials
     policy = make_policy(spec, env, config.get("pbt_multipliers"))
     seed = int(config["seed"])
     every = int(config.get("checkpoint_every", 1))

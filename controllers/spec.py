@@ -134,23 +134,29 @@ def baseline(name: str) -> ControllerSpec:
     return BASELINES[name]
 
 
-def check_levels(spec: ControllerSpec, num_groups: int, rate_levels: str) -> None:
-    """A fixed baseline's multipliers must be levels of the run (`--rate-levels`): a discrete
-    action can only send levels, and a silent rounding would run another schedule."""
+def check_levels(spec: ControllerSpec, cfg: Any, flag: str) -> None:
+    """A fixed baseline's multipliers must be levels of the run it gets (`cfg`, a
+    FinetuneConfig, with the spec's own overrides applied): a discrete action can only send
+    levels, and a silent rounding would run another schedule. One-line ConfigError naming
+    `flag`; an unknown model is left to the input checks, which name it."""
     from envs.actions import levels_of
+    from trainables.models import MODEL_GROUPS
 
+    try:
+        run_cfg = cfg.replace(**spec.finetune)
+    except ConfigError as exc:
+        raise ConfigError(f"{flag}: {exc}") from None
     if spec.random or spec.pbt or spec.policy_dir is not None:
         return
-    levels = levels_of(rate_levels)
-    off = [
-        m
-        for m in spec.fixed_multipliers(num_groups)
-        if not any(abs(m - lv) < 1e-12 for lv in levels)
-    ]
+    if run_cfg.model not in MODEL_GROUPS:
+        return
+    levels = levels_of(run_cfg.rate_levels)
+    multipliers = spec.fixed_multipliers(len(MODEL_GROUPS[run_cfg.model]))
+    off = [m for m in multipliers if not any(abs(m - lv) < 1e-12 for lv in levels)]
     if off:
         raise ConfigError(
-            f"baseline {spec.method!r}: multiplier {off[0]:g} is not a level of --rate-levels "
-            f"{rate_levels} ({', '.join(f'{lv:g}' for lv in levels)})"
+            f"{flag}: baseline {spec.method!r}: multiplier {off[0]:g} is not a level of "
+            f"--rate-levels {run_cfg.rate_levels} ({', '.join(f'{lv:g}' for lv in levels)})"
         )
 
 

@@ -125,17 +125,13 @@ def parse(argv: list[str] | None) -> tuple[str, FinetuneConfig, Args]:
     if args.seeds < 2:
         raise ConfigError("--seeds must be >= 2 (a correlation within one seed is not enough)")
     from controllers.spec import check_levels
-    from trainables.models import MODEL_GROUPS
 
     try:
         specs = schedules(args)
     except ValueError:
         raise ConfigError(f"--uniform {args.uniform!r}: comma-separated numbers") from None
-    for spec in specs if cfg.model in MODEL_GROUPS else []:
-        try:
-            check_levels(spec, len(MODEL_GROUPS[cfg.model]), cfg.rate_levels)
-        except ConfigError as exc:
-            raise ConfigError(f"--uniform: {exc}") from None
+    for spec in specs:
+        check_levels(spec, cfg, "--uniform")
     return preset, cfg, args
 
 

@@ -21,8 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout
-
 from controllers.spec import ControllerSpec
 from trainables.cli import (
     OneLineErrorParser,

@@ -23,8 +23,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout
-
 from trainables.cli import parse_script, run_main
 from trainables.config import FinetuneConfig
 from trainables.errors import ConfigError

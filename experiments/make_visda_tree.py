@@ -20,11 +20,8 @@ Prints the tree's path and the weights file's path.
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout
 
 from trainables.cli import OneLineErrorParser, run_main
 from trainables.models.resnet import RESNETS, random_weights_file

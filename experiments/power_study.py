@@ -29,8 +29,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout
-
 from controllers import paired_stats as ps
 from controllers.static_study import Variant, by_seed, check_schedules, cost_ratio, run_study
 from trainables.cli import (

@@ -22,12 +22,9 @@ import dataclasses
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout
-
-from dataclasses import dataclass
 
 from trainables.cli import parse_script, run_main
 from trainables.config import FinetuneConfig

@@ -4,14 +4,10 @@ device part (the code path a GPU run takes, at toy sizes)."""
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from experiments.benchmark_env import Interleaved, interleaved, main, parse  # noqa: E402
+from experiments.benchmark_env import Interleaved, interleaved, main, parse
 
 
 def recorder(name: str, seconds: list[float], calls: list[str]):

@@ -122,3 +122,30 @@ def test_a_reused_env_runs_the_same_run_as_a_fresh_one():
     fresh = run(SynToRealEnv(**cfg), 7, 0.1)
     assert again.test_acc == fresh.test_acc and again.proxy_acc == fresh.proxy_acc
     assert again.episode_return == fresh.episode_return
+
+
+def test_weight_averaging_ends_the_run_at_the_mean_of_the_averaged_windows_iterates():
+    cfg = preset("tiny", head_init="probe", iters_per_window=1, windows=3)
+    last = FinetuneRun(cfg)
+    averaged = FinetuneRun(cfg.replace(average_windows=2), splits=last.splits)
+    rates = [0.5] * last.num_groups
+    last.reset(3)
+    iterates = []
+    for _ in range(cfg.windows):
+        last.train_window(rates)
+        iterates.append([p.detach().clone() for p in last.model.parameters()])
+    averaged.reset(3)
+    for _ in range(cfg.windows):
+        averaged.train_window(rates)
+    assert averaged.finished
+    for p, a, b in zip(averaged.model.parameters(), *iterates[1:], strict=True):
+        torch.testing.assert_close(p.detach(), (a + b) / 2)
+    head = averaged.model.task_head.weight
+    assert not torch.equal(head, last.model.task_head.weight)  # not the last iterate
+
+
+def test_weight_averaging_is_checked_against_the_run_length():
+    with pytest.raises(ConfigError, match="--average-windows"):
+        preset("tiny", average_windows=4)
+    with pytest.raises(ConfigError, match="--average-windows"):
+        preset("tiny", average_windows=1, bn_mode="train")

@@ -7,13 +7,11 @@ and inline code), so a flag renamed or retyped in the code breaks this test, not
 import importlib
 import re
 import shlex
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 COMMAND = re.compile(r"python3? experiments/(\w+)\.py((?:[^`\n\\]|\\\n)*)")
 

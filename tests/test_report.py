@@ -1,16 +1,12 @@
 """Paired statistics and reward-candidate correlations that the results tables are built from."""
 
 import math
-import sys
-from pathlib import Path
 
 import pytest
 from scipy.stats import t
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from experiments.report import paired_difference, summarise, verdict  # noqa: E402
-from experiments.reward_candidates import within_seed_correlation  # noqa: E402
+from experiments.report import paired_difference, summarise, verdict
+from experiments.reward_candidates import within_seed_correlation
 
 
 def test_paired_difference_against_a_hand_computation():

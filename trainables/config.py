@@ -133,6 +133,10 @@ class FinetuneConfig:
     tail settles the last iterate, which is what gets scored (a named option; ASG has none)."""
     anneal_factor: float = 0.1
     """Rate factor of the --anneal-windows tail."""
+    average_windows: int = 0
+    """Score the mean of the weights after every SGD iteration of the last N windows instead of
+    the last iterate (0: off; a named option after SWA, ASG has none). With frozen BatchNorm
+    the mean needs no recomputed statistics; the run's model becomes the mean when it ends."""
     rate_levels: str = "log"
     """The multipliers a discrete action picks from: 'linear' (ASG's 11 levels 0, 0.1, ..., 1)
     or 'log' (0 and the 1-2-5 series from 0.001 to 1: three decades, so that the head and the
@@ -232,6 +236,12 @@ class FinetuneConfig:
             raise ConfigError(
                 f"--anneal-windows must be in [0, --windows], got {self.anneal_windows}"
             )
+        if self.average_windows < 0 or self.average_windows > self.windows:
+            raise ConfigError(
+                f"--average-windows must be in [0, --windows], got {self.average_windows}"
+            )
+        if self.average_windows and self.bn_mode != "frozen":
+            raise ConfigError("--average-windows needs --bn-mode frozen (no statistics to redo)")
         if not 0.0 <= self.anneal_factor <= 1.0 or self.probe_l2 < 0:
             raise ConfigError("--anneal-factor must be in [0, 1] and --probe-l2 >= 0")
         if self.head_warmup_iters < 0 or self.reward_retention < 0:
@@ -329,6 +339,8 @@ ASG_VISDA_RECIPE: dict[str, Any] = {
     "guidance": "kl",
     "guidance_weight": 0.1,
     "rate_levels": "linear",
+    "anneal_windows": 0,
+    "average_windows": 0,
 }
 
 
@@ -355,6 +367,10 @@ def protocol(cfg: FinetuneConfig) -> str:
         tail = (
             f", the last {cfg.anneal_windows} at {cfg.anneal_factor:g}x the chosen rates"
             if cfg.anneal_windows
+            else ""
+        ) + (
+            f", scoring the mean weights of the last {cfg.average_windows} windows"
+            if cfg.average_windows
             else ""
         )
         return (

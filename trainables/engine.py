@@ -68,8 +68,10 @@ def train_window(
     device: torch.device,
     bn_mode: str = "frozen",
     precision: Precision | None = None,
+    after_step: Callable[[], None] | None = None,
 ) -> WindowStats:
-    """Run `iters` SGD iterations and flag the window `diverged` if a loss was not finite.
+    """Run `iters` SGD iterations (calling `after_step` after each optimizer step) and flag the
+    window `diverged` if a loss was not finite.
 
     With `bn_mode='frozen'` the whole model stays in eval mode, as in ASG: BatchNorm uses and
     keeps the ImageNet running statistics, so only parameters (never buffers) change, and the
@@ -100,6 +102,8 @@ def train_window(
         optimizer.step()
         if guidance.csg is not None and guidance.active:
             guidance.csg.momentum_update()
+        if after_step is not None:
+            after_step()
         task_sum += task.detach()
         guide_sum += guide.detach()
         images += len(y)

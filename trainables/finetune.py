@@ -8,9 +8,10 @@ of SGD at per-group rates `base x schedule x multiplier`; `evaluate(...)` scores
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
+from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from trainables.config import FinetuneConfig
@@ -105,6 +106,8 @@ class FinetuneRun:
         self._eval_loaders["proxy"] = self._eval_loaders[f"proxy/{self.splits.chosen_proxy}"]
         self._reference: torch.nn.Module | None = None
         self.optimizer: torch.optim.Optimizer | None = None
+        self._average: AveragedModel | None = None
+        self._start_scores: dict[str, Accuracy] = {}
         self.iteration = 0
 
     def _make_guidance(self) -> Guidance:
@@ -214,6 +217,7 @@ class FinetuneRun:
         self._order.manual_seed(seed)
         self._batches = infinite_batches(self._train_loader)
         self.iteration = 0
+        self._average = None
         if cfg.head_init == "sgd" and cfg.head_warmup_iters and cfg.pretrained:
             self._warm_up_head(cfg.head_warmup_iters)
 
@@ -228,15 +232,34 @@ class FinetuneRun:
             raise RuntimeError("call reset(seed) before train_window")
         set_lr_scales(self.optimizer, multipliers)
         cfg = self.cfg
+        average = self._averaging()
         stats = self._train(
             min(cfg.iters_per_window, cfg.total_iters - self.iteration),
             start_iter=self.iteration,
             total_iters=cfg.total_iters,
             schedule=cfg.schedule,
             rate_factor=self.rate_factor,
+            after_step=None if average is None else lambda: average.update_parameters(self.model),
         )
         self.iteration += stats.iters
+        if average is not None and self.finished:
+            with torch.no_grad():  # the run ends as the mean of its last windows' iterates
+                for p, mean in zip(
+                    self.model.parameters(), average.module.parameters(), strict=True
+                ):
+                    p.copy_(mean)
         return stats
+
+    def _averaging(self) -> AveragedModel | None:
+        """The running mean of the weights (--average-windows), from the first window of the
+        averaged tail on; None before it or when the option is off."""
+        cfg = self.cfg
+        window = self.iteration // cfg.iters_per_window
+        if not cfg.average_windows or window < cfg.windows - cfg.average_windows:
+            return None
+        if self._average is None:
+            self._average = AveragedModel(self.model)
+        return self._average
 
     @property
     def rate_factor(self) -> float:
@@ -247,7 +270,13 @@ class FinetuneRun:
         return cfg.anneal_factor if window >= cfg.windows - cfg.anneal_windows else 1.0
 
     def _train(
-        self, iters: int, start_iter: int, total_iters: int, schedule: str, rate_factor: float = 1.0
+        self,
+        iters: int,
+        start_iter: int,
+        total_iters: int,
+        schedule: str,
+        rate_factor: float = 1.0,
+        after_step: Callable[[], None] | None = None,
     ) -> WindowStats:
         return train_window(
             self.model,
@@ -262,11 +291,17 @@ class FinetuneRun:
             device=self.device,
             bn_mode=self.cfg.bn_mode,
             precision=self.precision,
+            after_step=after_step,
         )
 
     def evaluate(self, split: str) -> Accuracy:
         """Score 'proxy' (the chosen proxy-validation split: the reward), 'proxy/<name>' (any
-        proxy the data offers) or 'test' (real target: reporting only)."""
+        proxy the data offers) or 'test' (real target: reporting only). With a probe head
+        start every run starts from the same model, so its scores there are computed once."""
+        if self.iteration == 0 and self.cfg.head_init == "probe":
+            if split not in self._start_scores:
+                self._start_scores[split] = self._score(split, max_features=0)[0]
+            return self._start_scores[split]
         return self._score(split, max_features=0)[0]
 
     def evaluate_with_energy(self, split: str, max_images: int = 2000) -> tuple[Accuracy, float]:
@@ -327,6 +362,7 @@ class FinetuneRun:
             "seed": self._seed,
             "torch_rng": torch.get_rng_state(),
             **({"csg": self.guidance.csg.state_dict()} if self.guidance.csg is not None else {}),
+            **({"average": self._average.state_dict()} if self._average is not None else {}),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -338,6 +374,9 @@ class FinetuneRun:
         self.optimizer.load_state_dict(state["optimizer"])  # type: ignore[union-attr]
         if self.guidance.csg is not None:
             self.guidance.csg.load_state_dict(state["csg"])
+        if "average" in state:
+            self._average = AveragedModel(self.model)
+            self._average.load_state_dict(state["average"])
         self.iteration = int(state["iteration"])
         torch.set_rng_state(state["torch_rng"])
         self._order.manual_seed(self._seed * 1_000_003 + self.iteration)

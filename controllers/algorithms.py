@@ -8,6 +8,7 @@ runners (tests run gymnasium's own checker instead), and failed env runners rest
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,6 @@ from ray.rllib.algorithms.registry import ALGORITHMS
 from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 from ray.tune.registry import get_trainable_cls, register_env
 
-from envs.fault_injection import CrashOnce
 from envs.input_errors import make_reporting_env
 from envs.syn_to_real import SynToRealEnv
 from trainables.errors import ConfigError
@@ -60,20 +60,10 @@ UNSUPPORTED = {
 
 def make_env(env_config: dict[str, Any]) -> gym.Env:
     """RLlib env creator: SynToRealEnv keyword arguments, plus `input_error_file` (report input
-    errors there, see `envs.input_errors`), `crash_once_file` (tests: wrap in `CrashOnce`) and
-    `standin` (tests: `envs.standin.BestRateEnv`, whose best action is known)."""
+    errors there, see `envs.input_errors`)."""
     kwargs = dict(env_config)
-    marker = kwargs.pop("crash_once_file", None)
     error_file = kwargs.pop("input_error_file", None)
-    if kwargs.pop("standin", False):
-        from envs.standin import BestRateEnv
-
-        env = BestRateEnv(**kwargs)
-    elif error_file:
-        env = make_reporting_env(kwargs, error_file)
-    else:
-        env = SynToRealEnv(**kwargs)
-    return CrashOnce(env, marker) if marker else env
+    return make_reporting_env(kwargs, error_file) if error_file else SynToRealEnv(**kwargs)
 
 
 @dataclass(frozen=True)
@@ -112,22 +102,25 @@ def build_algo_config(
     use_lstm: bool = False,
     seed: int | None = 0,
     callbacks: type | None = None,
+    env_creator: Callable[[dict[str, Any]], gym.Env] = make_env,
 ) -> AlgorithmConfig:
-    """An RLlib AlgorithmConfig for `algo` on the syn-to-real env.
+    """An RLlib AlgorithmConfig for `algo` on the syn-to-real env (or on the env that
+    `env_creator` builds from `env_config`: tests pass stand-ins).
 
-    `env_config` holds SynToRealEnv keyword arguments; its action encoding is set here to the
+    `env_config` holds the creator's keyword arguments; its action encoding is set here to the
     one `algo` needs. One training iteration consumes `episodes_per_iteration_for(
     episodes_per_iteration, resources.num_env_runners)` episodes.
     """
     encoding = action_encoding_for(algo)
     # Tune's registry lives in the running Ray cluster: register with the one in use now.
-    register_env(ENV_NAME, make_env)
+    env_name = ENV_NAME if env_creator is make_env else f"{ENV_NAME}/{env_creator.__name__}"
+    register_env(env_name, env_creator)
     env_config = {**env_config, "action_encoding": encoding}
     config: AlgorithmConfig = algorithm_class(algo).get_default_config()
     episodes = episodes_per_iteration_for(episodes_per_iteration, resources.num_env_runners)
     batch = max(2, windows_per_episode * episodes)
     config = (
-        config.environment(ENV_NAME, env_config=env_config, disable_env_checking=True)
+        config.environment(env_name, env_config=env_config, disable_env_checking=True)
         .framework("torch")
         .env_runners(
             num_env_runners=resources.num_env_runners,

@@ -5,8 +5,9 @@ Tune copies its experiment state (`tuner.pkl`, `experiment_state-*.json`, each t
 writes each file in place: truncate, then write. A driver killed during such a copy leaves a
 truncated `tuner.pkl` or `result.json` that no `--resume` can read. This filesystem writes every
 file to a temporary name in the same folder and renames it over the target when the file is
-complete (`os.replace`, atomic on POSIX): a kill leaves the previous version, or a stray
-`.*.part` file that Tune never reads.
+complete (`os.replace`, atomic on POSIX; `controllers.atomic_files`, which writes the results
+files the same way): a kill leaves the previous version, or a stray `.*.part` file that Tune
+never reads.
 
 Use `storage_filesystem()` wherever Tune is told where storage is: `RunConfig`,
 `Tuner.can_restore` and `Tuner.restore`.
@@ -15,27 +16,22 @@ Use `storage_filesystem()` wherever Tune is told where storage is: `RunConfig`,
 from __future__ import annotations
 
 import io
-import os
-import uuid
 
 import pyarrow
 import pyarrow.fs
 from fsspec.implementations.local import LocalFileSystem
 
-PART_SUFFIX = ".part"
+from controllers.atomic_files import PART_SUFFIX as PART_SUFFIX
+from controllers.atomic_files import PendingFile
 
 
 class _ReplaceOnClose(io.RawIOBase):
     """A write-only file that lands at `path` only when closed; until then it is a hidden
-    temporary file beside `path`. After a failed write (a full disk) closing discards it."""
+    temporary file beside `path` (`atomic_files.PendingFile`). After a failed write (a full
+    disk) closing discards it."""
 
     def __init__(self, path: str) -> None:
-        folder, name = os.path.split(path)
-        self._tmp = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:12]}{PART_SUFFIX}")
-        # the permissions the umask gives any new file (mkstemp's would be 0600)
-        fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        self._file = os.fdopen(fd, "wb")
-        self._path = path
+        self._pending = PendingFile(path)
         self._failed = False
 
     def writable(self) -> bool:
@@ -43,27 +39,26 @@ class _ReplaceOnClose(io.RawIOBase):
 
     def write(self, data) -> int:
         try:
-            return self._file.write(data)
+            return self._pending.file.write(data)
         except BaseException:
             self._failed = True
             raise
 
     def tell(self) -> int:
-        return self._file.tell()
+        return self._pending.file.tell()
 
     def flush(self) -> None:
-        if not self._file.closed:
-            self._file.flush()
+        if not self._pending.file.closed:
+            self._pending.file.flush()
 
     def close(self) -> None:
         if self.closed:
             return
         try:
-            self._file.close()
             if self._failed:
-                os.unlink(self._tmp)
+                self._pending.discard()
             else:
-                os.replace(self._tmp, self._path)
+                self._pending.commit()
         finally:
             super().close()
 

@@ -24,6 +24,7 @@ from ray.rllib.core import (
     DEFAULT_MODULE_ID,
 )
 
+from controllers.atomic_files import write_json
 from controllers.saved_policy import POLICY_FILE, STATE_FILE, export_policy
 from trainables.errors import ConfigError
 
@@ -101,7 +102,7 @@ def train_with_snapshots(
                     m, episodes, iteration, str(path), time.perf_counter() - t0, float(ret)
                 )
                 snapshots.append(snap)
-                index.write_text(json.dumps([asdict(s) for s in snapshots], indent=2) + "\n")
+                write_json(index, [asdict(s) for s in snapshots], indent=2)
                 log(f"[asg] snapshot at {episodes} episodes -> {path}")
             if not todo:
                 return [s for s in snapshots if s.milestone in wanted]

@@ -34,6 +34,7 @@ from ray.rllib.core import (
 )
 
 from controllers.algorithms import ACTION_ENCODING, algorithm_class
+from controllers.atomic_files import atomic_directory, write_json
 from envs.spaces import group_spaces, num_groups_of
 from trainables.errors import ConfigError, load_failure
 
@@ -64,7 +65,9 @@ def _default_module_spec(algo: str):
 
 def save_policy(module, out_dir: str | Path, groups: Sequence[str], **extra: Any) -> Path:
     """Write the RLModule `module` of a policy for an env whose model has layer groups
-    `groups` to `out_dir` as plain data (`extra` goes into policy.json as is)."""
+    `groups` to `out_dir` as plain data (`extra` goes into policy.json as is). The folder
+    appears whole or not at all, replacing an earlier policy there; a folder that holds other
+    files is refused rather than replaced."""
     algo = next(
         (a for a in ACTION_ENCODING if _default_module_spec(a).module_class is type(module)),
         None,
@@ -85,10 +88,15 @@ def save_policy(module, out_dir: str | Path, groups: Sequence[str], **extra: Any
         **extra,
     }
     out = Path(out_dir).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
+    if out.is_dir() and {p.name for p in out.iterdir()} - {POLICY_FILE, STATE_FILE}:
+        raise ConfigError(
+            f"{out}: holds more than a saved policy, which would replace it all; "
+            f"save the policy to a new or empty folder"
+        )
     state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    torch.save(state, out / STATE_FILE)
-    (out / POLICY_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    with atomic_directory(out) as folder:  # a kill between the two files leaves no policy
+        torch.save(state, folder / STATE_FILE)
+        write_json(folder / POLICY_FILE, meta, indent=2)
     return out
 
 

@@ -16,11 +16,13 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import io
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from controllers import atomic_files
 from controllers.spec import ControllerSpec
 from trainables.cli import (
     OneLineErrorParser,
@@ -228,10 +230,11 @@ def write_ablation_results(
         f"| {c['proxy']} | {c['runs']} | {c['spearman_vs_real']:+.2f} |\n" for c in correlations
     )
     wall = time.perf_counter() - t0
-    with open(out / "ablation.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(table_rows[0]))
-        w.writeheader()
-        w.writerows(table_rows)
+    csv_text = io.StringIO(newline="")
+    w = csv.DictWriter(csv_text, fieldnames=list(table_rows[0]))
+    w.writeheader()
+    w.writerows(table_rows)
+    atomic_files.write_text(out / "ablation.csv", csv_text.getvalue())
     write_results(
         out,
         "ablation",
@@ -391,7 +394,7 @@ def _bar_chart(rows: list[dict[str, Any]], path: Path) -> None:
     for label in ax.get_xticklabels():
         label.set_horizontalalignment("right")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_files.save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 

@@ -263,6 +263,7 @@ def compare_methods(
 
 def _write_interrupted(out: Path, command: str, preset: str, stage: str, storage: Path) -> None:
     """What an interrupted meta-training leaves: where its checkpoints and curves are."""
+    from controllers.atomic_files import write_text
     from experiments.report import write_json
 
     where = storage / "meta_train"
@@ -271,11 +272,12 @@ def _write_interrupted(out: Path, command: str, preset: str, stage: str, storage
         {"command": command, "preset": preset, "complete": False, "stopped": stage,
          "checkpoints_and_progress": str(where)},
     )  # fmt: skip
-    (out / "results.md").write_text(
+    write_text(
+        out / "results.md",
         f"# ASG results ({preset} preset): interrupted\n\nCommand: `{command}`\n\n"
         f"Stopped during {stage}. No policy was evaluated. Checkpoints, progress.csv and "
         f"TensorBoard logs so far are under `{where}`; run the same command with `--resume` "
-        f"to continue from the last checkpoint.\n"
+        f"to continue from the last checkpoint.\n",
     )
 
 

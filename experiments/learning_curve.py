@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from controllers.atomic_files import save_figure, write_text
 from trainables.cli import parse_script, run_main
 from trainables.config import FinetuneConfig
 from trainables.errors import ConfigError
@@ -195,7 +196,8 @@ def write_curve_results(
     )  # fmt: skip
     _plot(points, ref, out / "learning_curve.png")
     resumed = " (continued from the saved snapshots)" if args.resume else ""
-    (out / "learning_curve.md").write_text(
+    write_text(
+        out / "learning_curve.md",
         f"# Learning curve ({preset} preset, {args.seeds} evaluation seeds)\n\n"
         f"Command: `{command}`\n\n{args.algo} meta-trained on {meta_cfg.windows} windows x "
         f"{meta_cfg.iters_per_window} SGD iterations per run (proxy reward "
@@ -203,7 +205,7 @@ def write_curve_results(
         f"({'greedy' if args.greedy else 'sampled'}) on the full preset, {cfg.windows} windows "
         f"x {cfg.iters_per_window} iterations, on the same seeds.\n\n{table}\n"
         f"Wall time: {wall_s['total'] / 60:.1f} min for this command; meta-training to the "
-        f"last snapshot {wall_s['meta_train'] / 60:.1f} min in all{resumed}.\n"
+        f"last snapshot {wall_s['meta_train'] / 60:.1f} min in all{resumed}.\n",
     )
     return table
 
@@ -250,7 +252,7 @@ def _plot(points: list[dict], ref: dict[int, float], path: Path) -> None:
     ax.set_ylabel("real test mean-class acc (%)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import sys
 import time
 from pathlib import Path
 
+from controllers import atomic_files
 from controllers import paired_stats as ps
 from controllers.static_study import Variant, by_seed, check_schedules, cost_ratio, run_study
 from trainables.cli import (
@@ -283,7 +283,7 @@ def plot(result: dict, path: Path) -> None:
         ax.set_xlabel("real mean-class accuracy (%), 95% interval over seeds")
         ax.set_title(name, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_files.save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -333,9 +333,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     result["command"] = command
     result["wall_s"] = time.perf_counter() - t0
-    (out / "power.json").write_text(json.dumps(result, indent=1))
+    atomic_files.write_json(out / "power.json", result, indent=1)
     text = markdown(result, command)
-    (out / "power.md").write_text(text)
+    atomic_files.write_text(out / "power.md", text)
     plot(result, out / "power.png")
     print(text)
     return 0

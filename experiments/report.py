@@ -1,14 +1,16 @@
-"""Results a person can read: a Markdown table, a JSON record and the policy-behaviour plot."""
+"""Results a person can read: a Markdown table, a JSON record and the policy-behaviour plot,
+each written whole or not at all (`controllers.atomic_files`)."""
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from controllers import atomic_files
 
 
 def paired_difference(a: dict[int, float], b: dict[int, float]) -> tuple[float, float, int]:
@@ -138,7 +140,9 @@ def _num(x: float) -> str:
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
-    path.write_text(json.dumps(payload, indent=2, default=_jsonable) + "\n")
+    """`payload` as indented JSON; numpy scalars as numbers, anything else unknown as text.
+    The old file stays whole until the new one is complete (`controllers.atomic_files`)."""
+    atomic_files.write_json(path, payload, indent=2, default=_jsonable)
 
 
 def write_results(
@@ -147,7 +151,7 @@ def write_results(
     """`<stem>.json` (`payload`, with the command first) and `<stem>.md` (the title, the command
     that reproduces it, and `body_md`) in `out`: every results file has this shape."""
     write_json(out / f"{stem}.json", {"command": command, **payload})
-    (out / f"{stem}.md").write_text(f"# {title}\n\nCommand: `{command}`\n\n{body_md}")
+    atomic_files.write_text(out / f"{stem}.md", f"# {title}\n\nCommand: `{command}`\n\n{body_md}")
 
 
 def plot_schedules(schedules: Sequence[Sequence[dict[str, float]]], path: Path, title: str) -> None:
@@ -178,7 +182,7 @@ def plot_schedules(schedules: Sequence[Sequence[dict[str, float]]], path: Path, 
     axes[0].set_ylabel("lr multiplier")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_files.save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 

@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     preset, cfg, args = parse(argv)
     specs = schedules(args)
 
+    from controllers.atomic_files import write_text
     from controllers.tune_runs import TrialResources, run_controllers
     from experiments.report import write_json
     from trainables.preflight import check_inputs
@@ -186,13 +187,14 @@ def main(argv: list[str] | None = None) -> int:
         {"command": command, "finetune_config": dataclasses.asdict(cfg),
          "args": dataclasses.asdict(args), "candidates": rows, "runs": runs, "wall_s": wall},
     )  # fmt: skip
-    (out / "reward_candidates.md").write_text(
+    write_text(
+        out / "reward_candidates.md",
         f"# Reward candidates ({preset} preset, {args.seeds} seeds, {len(specs)} schedules)\n\n"
         f"Command: `{command}`\n\nHow well each candidate reward ranks fine-tuning runs by real "
         f"mean per-class accuracy. Spearman rho is computed across schedules within each "
         f"seed and averaged over seeds; the interval resamples schedules "
         f"({args.bootstrap} bootstrap draws).\n\n{table}\n## Runs\n\n{per_run}\n"
-        f"Wall time: {wall / 60:.1f} min.\n"
+        f"Wall time: {wall / 60:.1f} min.\n",
     )
     print("\n" + table)
     print(f"[asg] reward candidates done in {wall / 60:.1f} min; results in {out}", flush=True)

@@ -123,15 +123,7 @@ def kill_processes_mentioning(*markers: str) -> int:
     signalled."""
     import signal
 
-    hits = 0
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid() and _mentions(entry, markers):
-            try:
-                os.kill(int(entry), signal.SIGKILL)
-                hits += 1
-            except ProcessLookupError:
-                pass
-    return hits
+    return _signal(_processes_mentioning(markers), signal.SIGKILL)
 
 
 def signal_env_runners(marker: str, sig: int) -> int:
@@ -139,54 +131,53 @@ def signal_env_runners(marker: str, sig: int) -> int:
     whose private folder is `marker`: with its runners held, meta-training cannot finish an
     iteration, so a test holds the driver mid-phase at a point it controls. Returns how many
     were signalled."""
+    runners = (p for p in _processes_mentioning((marker,)) if "EnvRunner" in " ".join(_cmdline(p)))
+    return _signal(runners, sig)
+
+
+def _signal(processes, sig: int) -> int:
+    import psutil
+
     hits = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
+    for proc in processes:
         try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read()
-        except OSError:
-            continue
-        if b"EnvRunner" in cmdline and _mentions(entry, (marker,)):
-            try:
-                os.kill(int(entry), sig)
-                hits += 1
-            except ProcessLookupError:
-                pass
+            proc.send_signal(sig)
+            hits += 1
+        except psutil.NoSuchProcess:
+            pass
     return hits
 
 
-def _mentions(pid: str, markers: tuple[str, ...]) -> bool:
-    """Whether process `pid`'s command line holds a marker, or its environment or one of its
-    open files a folder one (a node's agents, started by its raylet, were seen with neither
-    the command line nor the environment, but they keep their log files in the folder open). A
-    file that cannot be read (the process is gone, or another user's) counts as no mention."""
-    folders = [m for m in markers if m.startswith("/")]
-    for name, wanted in (("cmdline", markers), ("environ", folders)):
-        try:
-            with open(f"/proc/{pid}/{name}", "rb") as f:
-                text = f.read()
-        except OSError:
-            continue
-        if any(m.encode() in text for m in wanted):
-            return True
+def _processes_mentioning(markers: tuple[str, ...]):
+    """Processes (psutil) whose command line holds a marker, or whose environment or one of
+    whose open files a folder one (a node's agents, started by its raylet, were seen with
+    neither the command line nor the environment, but they keep their log files in the folder
+    open). What cannot be read (the process is gone, or another user's) counts as no mention."""
+    import psutil
+
+    folders = tuple(m for m in markers if m.startswith("/"))
     inside = tuple(f.rstrip("/") + "/" for f in folders)
-    return bool(inside) and any(t.startswith(inside) for t in _open_files(pid))
-
-
-def _open_files(pid: str) -> list[str]:
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return []
-    targets = []
-    for fd in fds:
+    for proc in psutil.process_iter():
+        if proc.pid == os.getpid():
+            continue
         try:
-            targets.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
-        except OSError:
-            pass
-    return targets
+            if any(m in " ".join(_cmdline(proc)) for m in markers):
+                yield proc
+            elif folders and any(m in v for v in proc.environ().values() for m in folders):
+                yield proc
+            elif inside and any(f.path.startswith(inside) for f in proc.open_files()):
+                yield proc
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+
+
+def _cmdline(proc) -> list[str]:
+    import psutil
+
+    try:
+        return proc.cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return []
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import tiny_pipeline
+from doubles import crashing_standin_env
 
 from controllers.algorithms import Resources, build_algo_config
 
@@ -20,13 +21,14 @@ def test_env_runner_crash_is_restarted_and_iteration_completes(tmp_path, local_r
     marker = tmp_path / "crashed"
     # On the stand-in env with the real env's spaces: RLlib's restart does not depend on what
     # the env computes, and the stand-in's episodes cost nothing.
-    env_config = {"standin": True, "num_groups": 5, "windows": 3, "crash_once_file": str(marker)}
+    env_config = {"num_groups": 5, "windows": 3, "crash_once_file": str(marker)}
     config = build_algo_config(
         "PPO",
         env_config,
         windows_per_episode=3,
         resources=Resources(num_env_runners=2),
         episodes_per_iteration=2,
+        env_creator=crashing_standin_env,
     )
     algo = config.build_algo()
     try:

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from doubles import standin_env
 
-from controllers.algorithms import Resources, action_encoding_for, build_algo_config
+from controllers.algorithms import Resources, action_encoding_for, build_algo_config, make_env
 from controllers.callbacks import ASGMetricsCallback
 from controllers.saved_policy import RLLIB_MODULE_SUBDIR, RLModulePolicy, export_policy
 from envs.syn_to_real import SynToRealEnv
@@ -33,9 +34,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("local_ray")]
 )
 def test_train_checkpoint_restore_act(algo, lstm, on_tiny, tmp_path):
     env = SynToRealEnv(preset="tiny", action_encoding=action_encoding_for(algo))
-    env_config = {"preset": "tiny", "report_timing": True}
+    env_config, creator = {"preset": "tiny", "report_timing": True}, make_env
     if not on_tiny:
-        env_config = {"standin": True, "num_groups": len(env.group_names), "windows": 3}
+        env_config, creator = {"num_groups": len(env.group_names), "windows": 3}, standin_env
     config = build_algo_config(
         algo,
         env_config,
@@ -47,6 +48,7 @@ def test_train_checkpoint_restore_act(algo, lstm, on_tiny, tmp_path):
         episodes_per_iteration=1,
         use_lstm=lstm,
         callbacks=ASGMetricsCallback,
+        env_creator=creator,
     )
     algo_obj = config.build_algo()
     try:

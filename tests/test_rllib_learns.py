@@ -1,15 +1,15 @@
-"""Does each named RLlib algorithm learn anything? On `envs.standin.BestRateEnv` (the env's
+"""Does each named RLlib algorithm learn anything? On the stand-in `doubles.BestRateEnv` (the env's
 spaces, a known best action: multiplier 0.2 on every group) each algorithm, with the project's
 own config builder, must bring its greedy policy near the best action within a bounded budget.
 The untrained greedy policy is checked to be far from it, so the test can fail."""
 
 import numpy as np
 import pytest
+from doubles import BestRateEnv, standin_env
 
 from controllers.algorithms import Resources, action_encoding_for, build_algo_config
 from controllers.saved_policy import RLModulePolicy
 from envs import actions
-from envs.standin import BestRateEnv
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("local_ray")]
 
@@ -55,10 +55,11 @@ def test_algorithm_finds_the_best_rate_on_the_stand_in(name, request):
     budget = SHORT_BUDGET if known_not_to else BUDGET
     config = build_algo_config(
         name,
-        {"standin": True, "num_groups": GROUPS, "windows": WINDOWS, "target": TARGET},
+        {"num_groups": GROUPS, "windows": WINDOWS, "target": TARGET},
         windows_per_episode=WINDOWS,
         resources=Resources(num_env_runners=0),
         episodes_per_iteration=16,
+        env_creator=standin_env,
     )
     algo = config.build_algo()
     try:

@@ -2,8 +2,9 @@
 
 `start_ray(address, workers, cpus_per_worker, gpus_per_worker)` joins the cluster at `address`
 (after checking in seconds that it answers: `ray.init` would retry for minutes), or starts a
-local Ray sized to this machine. Either way it refuses, in one line, a job whose workers (env
-runners or trials) do not fit in the cluster's CPUs and GPUs, and prints what it joined.
+local Ray sized to this machine (or to the CPUs and GPUs its caller declares, in a temp folder
+of its own). Either way it refuses, in one line, a job whose workers (env runners or trials) do
+not fit in the cluster's CPUs and GPUs, and prints what it joined.
 """
 
 from __future__ import annotations
@@ -39,11 +40,18 @@ def start_ray(
     dashboard: bool = False,
     dashboard_host: str = "127.0.0.1",
     flag: str = "--num-env-runners",
+    *,
+    num_cpus: int | None = None,
+    num_gpus: int | None = None,
+    temp_dir: str | None = None,
 ) -> dict[str, float]:
     """Join `address` or start a local Ray; returns the cluster's {'CPU': n, 'GPU': m}.
 
     `workers` x (`cpus_per_worker`, `gpus_per_worker`) must fit; `flag` names the option that
-    sets `workers` in the one-line error."""
+    sets `workers` in the one-line error. A local Ray only: `num_cpus` and `num_gpus` declare its
+    logical CPUs and GPUs instead of sizing it to this machine (a caller whose workers mostly
+    wait may declare more CPUs than cores); with `temp_dir` it is a new instance of this
+    process's own with its files there, never one found through RAY_ADDRESS or `ray start`."""
     import ray
 
     if address:
@@ -62,17 +70,22 @@ def start_ray(
         # than one beyond the cores: more workers than that is an error, not oversubscription.
         cores = os.cpu_count() or 1
         need = workers * cpus_per_worker + 1
-        if need > cores + 1:  # say so before Ray starts (and logs)
-            raise ConfigError(
-                f"{flag} {workers} x {cpus_per_worker:g} CPU needs {need - 1:g} CPUs; this "
-                f"machine has {cores} (join a cluster with --address, or use fewer)"
-            )
+        if num_cpus is None:  # sized to this machine
+            if need > cores + 1:  # say so before Ray starts (and logs)
+                raise ConfigError(
+                    f"{flag} {workers} x {cpus_per_worker:g} CPU needs {need - 1:g} CPUs; this "
+                    f"machine has {cores} (join a cluster with --address, or use fewer)"
+                )
+            num_cpus = max(cores, min(int(need + 0.999), cores + 1))
         try:
             ctx = ray.init(
-                num_cpus=max(cores, min(int(need + 0.999), cores + 1)),
+                address="local" if temp_dir else None,
+                num_cpus=num_cpus,
+                num_gpus=num_gpus,
                 include_dashboard=dashboard,
                 dashboard_host=dashboard_host,
                 log_to_driver=False,
+                _temp_dir=temp_dir,
             )
         except Exception as exc:  # noqa: BLE001  Ray raises bare Exceptions here
             # e.g. "The current node timed out during startup": Ray gives its raylet a fixed

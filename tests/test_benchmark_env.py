@@ -1,5 +1,5 @@
-"""experiments/benchmark_env.py: interleaved timing, its flags, and a CPU smoke run of the
-device part (the code path a GPU run takes, at toy sizes)."""
+"""experiments/benchmark_env.py and experiments/benchmarks/: interleaved timing, the script's
+flags, and a CPU smoke run of the device part (the code path a GPU run takes, at toy sizes)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from experiments.benchmark_env import Interleaved, interleaved, main, parse
+from experiments.benchmark_env import main, parse
+from experiments.benchmarks.timing import Interleaved, interleaved
 
 
 def recorder(name: str, seconds: list[float], calls: list[str]):

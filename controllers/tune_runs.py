@@ -159,7 +159,7 @@ def run_controllers(
     name: str,
     resources: TrialResources,
     resume: bool = False,
-) -> list[dict[str, Any]]:
+) -> list[RunSummary]:
     """One fresh fine-tuning run per (controller, seed), as parallel Tune trials: every
     method on the same seeds, so that reports can compare them pairwise."""
     return _fit_controller_trials(
@@ -201,7 +201,7 @@ def run_pbt(
     resume: bool = False,
     name: str = "pbt",
     spec: ControllerSpec | None = None,
-) -> list[dict[str, Any]]:
+) -> list[RunSummary]:
     """Population-based training over the per-group multipliers, on proxy-validation accuracy.
 
     One member per evaluation seed (distinct, fixed seeds: the same ones every other method
@@ -254,7 +254,7 @@ def _fit_controller_trials(
     tune_config: tune.TuneConfig,
     keep: int | None = 2,
     prune_after: bool = False,
-) -> list[dict[str, Any]]:
+) -> list[RunSummary]:
     tuner = make_tuner(
         resources.wrap(controller_trainable),
         storage,
@@ -287,16 +287,16 @@ def keep_newest_checkpoint(trial_dir: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def collect(grid: tune.ResultGrid) -> list[dict[str, Any]]:
-    """Finished trials as `RunSummary.to_dict()`: final accuracies and the per-window
-    multipliers; unfinished or failed trials are named and left out."""
-    runs = []
+def collect(grid: tune.ResultGrid) -> list[RunSummary]:
+    """Finished trials as `RunSummary`s: final accuracies and the per-window multipliers;
+    unfinished or failed trials are named and left out."""
+    runs: list[RunSummary] = []
     for result in grid:
         if result.error or not result.metrics or not result.metrics.get("done"):
             why = input_error_of(result.error) or ("failed" if result.error else "unfinished")
             print(f"[asg] trial left out ({why}): {result.path}", flush=True)
             continue
-        runs.append(summary_of(result).to_dict())
+        runs.append(summary_of(result))
     return runs
 
 

@@ -7,11 +7,13 @@
 
 `controllers.rollout.run_episode` returns a `RunSummary`; the Tune trainable reports the
 `EndOfRun` keys with its last result, `controllers.tune_runs.collect` rebuilds a `RunSummary`
-from each trial, and results files hold `RunSummary.to_dict()` per run.
+from each trial, results files hold `RunSummary.to_dict()` per run, and `RunSummary.from_dict`
+reads them back (resuming, comparing with an earlier file).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from dataclasses import dataclass, field
@@ -68,14 +70,33 @@ class RunSummary:
     imagenet_kl: float = NAN
     initial_proxy_acc: float = NAN
     window_s: float = NAN
-    """Mean wall time of a window's SGD (and guidance) iterations."""
+    """Mean wall time of a window's SGD (and guidance) iterations (the env's `window_seconds`)."""
     guidance_pass_s: float = NAN
-    """Mean per window of the guidance's extra forward passes (teacher, CSG's key encoder)."""
+    """Mean per window of the guidance's extra forward passes (teacher, CSG's key encoder): the
+    env's and Tune's `teacher_seconds`; reports read it under this name only."""
     multipliers: list[dict[str, float]] = field(default_factory=list)
     """The per-group multipliers applied at each window: the controller's behaviour."""
 
     def to_dict(self) -> dict[str, Any]:
+        """The run as results files hold it (one JSON object per run)."""
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunSummary:
+        """A run read back from `to_dict()` (a results file): fields a file written before they
+        existed may lack take their defaults; a key that is not a field, or a missing field
+        that has no default, is a ValueError naming it."""
+        if not isinstance(d, dict):
+            raise ValueError(f"not a RunSummary: a {type(d).__name__}, not a JSON object")
+        unknown = sorted(set(d) - set(_FIELD_NAMES))
+        if unknown:
+            raise ValueError(
+                f"not a RunSummary: unknown key(s) {unknown} (fields: {', '.join(_FIELD_NAMES)})"
+            )
+        missing = [k for k in _REQUIRED if k not in d]
+        if missing:
+            raise ValueError(f"not a RunSummary: missing key(s) {missing}")
+        return cls(**copy.deepcopy(d))  # shares no dict or list with `d`
 
     @classmethod
     def from_end(cls, end: dict[str, Any], **fields: Any) -> RunSummary:
@@ -83,3 +104,11 @@ class RunSummary:
         and the fields only the caller knows (method, kind, seed, ...)."""
         known = {k: end[k] for k in END_OF_RUN_KEYS if k in end}
         return cls(**known, **fields)
+
+
+_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RunSummary))
+_REQUIRED: tuple[str, ...] = tuple(
+    f.name
+    for f in dataclasses.fields(RunSummary)
+    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+)

@@ -17,23 +17,39 @@ import argparse
 import csv
 import dataclasses
 import io
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from controllers import atomic_files
 from controllers.spec import ControllerSpec
+from experiments.report import (
+    MethodRow,
+    by_seed,
+    learned_verdict,
+    markdown_table,
+    paired_difference,
+    proxy_correlations,
+    real_acc,
+    summarise,
+    verdict,
+    write_results,
+)
 from trainables.cli import (
     OneLineErrorParser,
     add_config_args,
     add_preset_flag,
+    command_line,
     config_from_args,
     preset_from_argv,
     run_main,
 )
 from trainables.config import PRESETS, FinetuneConfig, protocol
 from trainables.errors import ConfigError
+
+if TYPE_CHECKING:
+    from envs.summary import RunSummary
 
 OFF = {"guidance_weight": 0.0}
 
@@ -193,8 +209,8 @@ def main(argv: list[str] | None = None) -> int:
             learned_specs, seeds, cfg, storage, "learned", resources, args.resume
         )
     order = {r: i for i, r in enumerate(rows)}
-    runs.sort(key=lambda r: (order.get(r["method"], 99), r["seed"]))
-    command = " ".join(["python experiments/ablation.py", *(argv if argv else sys.argv[1:])])
+    runs.sort(key=lambda r: (order.get(r.method, 99), r.seed))
+    command = command_line("experiments/ablation.py", argv)
     table = write_ablation_results(out, command, preset, cfg, args.seeds, rows, runs, t0)
     print("\n" + table)
     wall = time.perf_counter() - t0
@@ -209,31 +225,24 @@ def write_ablation_results(
     cfg: FinetuneConfig,
     seeds: int,
     rows: list[str],
-    runs: list[dict[str, Any]],
+    runs: list[RunSummary],
     t0: float,
 ) -> str:
     """ablation.md / .json / .csv / .png: the paired table, KL on/off, the guidance comparison
     and how each proxy tracks real accuracy. Returns the markdown table and the correlations."""
-    from experiments.report import (
-        learned_verdict,
-        markdown_table,
-        proxy_correlations,
-        summarise,
-        write_results,
-    )
-
     table_rows, reference = summarise(runs)
     table = markdown_table(table_rows, reference)
-    correlations = proxy_correlations([r for r in runs if r["kind"] != "reference"])
+    correlations = proxy_correlations([r for r in runs if r.kind != "reference"])
     corr_md = "| proxy-validation split | runs | Spearman rho vs real test acc |\n|---|---|---|\n"
     corr_md += "".join(
-        f"| {c['proxy']} | {c['runs']} | {c['spearman_vs_real']:+.2f} |\n" for c in correlations
+        f"| {c.proxy} | {c.runs} | {c.spearman_vs_real:+.2f} |\n" for c in correlations
     )
     wall = time.perf_counter() - t0
+    table_dicts = [dataclasses.asdict(r) for r in table_rows]
     csv_text = io.StringIO(newline="")
-    w = csv.DictWriter(csv_text, fieldnames=list(table_rows[0]))
+    w = csv.DictWriter(csv_text, fieldnames=[f.name for f in dataclasses.fields(MethodRow)])
     w.writeheader()
-    w.writerows(table_rows)
+    w.writerows(table_dicts)
     atomic_files.write_text(out / "ablation.csv", csv_text.getvalue())
     write_results(
         out,
@@ -258,8 +267,8 @@ def write_ablation_results(
             "finetune_config": dataclasses.asdict(cfg),
             "rows": {r: ROWS[r].as_config() for r in rows if r in ROWS},
             "reference": reference,
-            "table": table_rows,
-            "runs": runs,
+            "table": table_dicts,
+            "runs": [r.to_dict() for r in runs],
             "wall_s": wall,
         },
     )
@@ -267,14 +276,9 @@ def write_ablation_results(
     return table + "\n" + corr_md
 
 
-def guidance_comparison(runs: list[dict[str, Any]], rows: list[str]) -> str:
+def guidance_comparison(runs: list[RunSummary], rows: list[str]) -> str:
     """Each row with KL against its "(no KL)" twin on the same seeds: real accuracy and
     ImageNet retention on photos, as paired differences with 95% intervals."""
-    from experiments.report import paired_difference, verdict
-
-    def by_seed(method: str, key: str) -> dict[int, float]:
-        return {r["seed"]: r[key] for r in runs if r["method"] == method}
-
     lines = [
         "| KL on vs off | real acc, on - off (pts, 95% CI) | photo KL on / off (nats) "
         "| photo KL, on - off (95% CI) | top-5 kept on / off (%) |",
@@ -284,10 +288,10 @@ def guidance_comparison(runs: list[dict[str, Any]], rows: list[str]) -> str:
         twin = f"{row} (no KL)"
         if twin not in rows:
             continue
-        acc = paired_difference(by_seed(row, "test_acc"), by_seed(twin, "test_acc"))
-        kl = paired_difference(by_seed(row, "imagenet_kl"), by_seed(twin, "imagenet_kl"))
-        mean = {m: by_seed(m, "imagenet_kl") for m in (row, twin)}
-        top5 = {m: by_seed(m, "imagenet_top5") for m in (row, twin)}
+        acc = paired_difference(by_seed(runs, row, real_acc), by_seed(runs, twin, real_acc))
+        kl = paired_difference(by_seed(runs, row, _photo_kl), by_seed(runs, twin, _photo_kl))
+        mean = {m: by_seed(runs, m, _photo_kl) for m in (row, twin)}
+        top5 = {m: by_seed(runs, m, _photo_top5) for m in (row, twin)}
 
         def avg(d: dict[int, float]) -> float:
             return sum(d.values()) / max(len(d), 1)
@@ -301,6 +305,22 @@ def guidance_comparison(runs: list[dict[str, Any]], rows: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _photo_kl(run: RunSummary) -> float:
+    return run.imagenet_kl
+
+
+def _photo_top5(run: RunSummary) -> float:
+    return run.imagenet_top5
+
+
+def _feature_energy(run: RunSummary) -> float:
+    return run.test_feature_energy
+
+
+def _window_s(run: RunSummary) -> float:
+    return run.window_s
+
+
 GUIDANCE_FAMILY = {
     "none": "hand_tuned (no KL)",
     "KL (ASG)": "hand_tuned",
@@ -312,7 +332,7 @@ LEARNED_FAMILY = {"KL (ASG)": LEARNED, "CSG, A-pool": f"{LEARNED} + CSG"}
 """The same learned policy deployed with each guidance."""
 
 
-def guidance_table(runs: list[dict[str, Any]], rows: list[str]) -> str:
+def guidance_table(runs: list[RunSummary], rows: list[str]) -> str:
     """No guidance vs KL vs CSG on the hand-tuned rates, and KL vs CSG under the learned policy,
     paired on seeds: real accuracy, ImageNet retention on photos, hyperspherical energy of the
     real test features, and cost per window as a ratio to KL's (measured in this run). Each
@@ -335,22 +355,17 @@ def guidance_table(runs: list[dict[str, Any]], rows: list[str]) -> str:
 
 
 def _family_table(
-    runs: list[dict[str, Any]], rows: list[str], family: dict[str, str], ref: str, title: str
+    runs: list[RunSummary], rows: list[str], family: dict[str, str], ref: str, title: str
 ) -> str:
-    from experiments.report import paired_difference, verdict
-
     present = {k: v for k, v in family.items() if v in rows}
     if ref not in present or len(present) < 2:
         return ""
 
-    def by_seed(method: str, key: str) -> dict[int, float]:
-        return {r["seed"]: r[key] for r in runs if r["method"] == method}
-
-    def mean(method: str, key: str) -> float:
-        values = [v for v in by_seed(method, key).values() if v == v]
+    def mean(method: str, value: Callable[[RunSummary], float]) -> float:
+        values = [v for v in by_seed(runs, method, value).values() if v == v]
         return sum(values) / len(values) if values else float("nan")
 
-    kl_window = mean(present["KL (ASG)"], "window_s") if "KL (ASG)" in present else float("nan")
+    kl_window = mean(present["KL (ASG)"], _window_s) if "KL (ASG)" in present else float("nan")
     lines = [
         f"## {title}\n",
         "Feature energy: hyperspherical energy (s = 1) of the normalised real-test features, "
@@ -360,32 +375,31 @@ def _family_table(
         "| top-5 kept (%) | feature energy | s per window | cost vs KL |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    reference = by_seed(present[ref], "test_acc")
+    reference = by_seed(runs, present[ref], real_acc)
     for label, row in present.items():
-        acc = by_seed(row, "test_acc")
+        acc = by_seed(runs, row, real_acc)
         diff = "(reference)" if label == ref else verdict(*paired_difference(acc, reference)[:2])
-        window = mean(row, "window_s")
+        window = mean(row, _window_s)
         lines.append(
-            f"| {label} | {row} | {100 * mean(row, 'test_acc'):.1f} | {diff} "
-            f"| {mean(row, 'imagenet_kl'):.2f} | {100 * mean(row, 'imagenet_top5'):.0f} "
-            f"| {mean(row, 'test_feature_energy'):.4f} | {window:.2f} "
-            f"| {window / kl_window:.2f}x |"
+            f"| {label} | {row} | {100 * mean(row, real_acc):.1f} | {diff} "
+            f"| {mean(row, _photo_kl):.2f} | {100 * mean(row, _photo_top5):.0f} "
+            f"| {mean(row, _feature_energy):.4f} | {window:.2f} | {window / kl_window:.2f}x |"
         )
     return "\n".join(lines) + "\n\n"
 
 
-def _bar_chart(rows: list[dict[str, Any]], path: Path) -> None:
+def _bar_chart(rows: list[MethodRow], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(1.0 + 0.8 * len(rows), 3.2))
-    names = [r["method"] for r in rows]
+    names = [r.method for r in rows]
     ax.bar(
         names,
-        [100 * r["test_acc_mean"] for r in rows],
-        yerr=[100 * r["test_acc_std"] for r in rows],
+        [100 * r.test_acc_mean for r in rows],
+        yerr=[100 * r.test_acc_std for r in rows],
         capsize=3,
         color="tab:blue",
     )

@@ -21,17 +21,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trainables.cli import (
     OneLineErrorParser,
     add_config_args,
     add_dataclass_args,
     add_preset_flag,
+    command_line,
     dataclass_from_args,
     preset_from_argv,
     recorded_config,
@@ -40,6 +40,9 @@ from trainables.cli import (
 )
 from trainables.config import PRESETS, FinetuneConfig, protocol
 from trainables.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from envs.summary import RunSummary
 
 
 @dataclass(frozen=True)
@@ -241,7 +244,7 @@ def compare_methods(
     storage: Path,
     policy_dir: Path,
     encoding: str,
-) -> list[dict[str, Any]]:
+) -> list[RunSummary]:
     """The learned policy and the baselines, each on fresh fine-tuning runs over the same
     seeds."""
     from controllers.spec import baseline, learned
@@ -335,7 +338,7 @@ def write_pipeline_results(
     cfg: FinetuneConfig,
     pipe: PipelineConfig,
     policy_dir: Path,
-    runs: list[dict[str, Any]],
+    runs: list[RunSummary],
     complete: bool,
     meta_s: float,
     t0: float,
@@ -351,7 +354,7 @@ def write_pipeline_results(
 
     rows, reference = summarise(runs)
     table = markdown_table(rows, reference)
-    learned = [r["multipliers"] for r in runs if r["kind"] == "learned"]
+    learned = [r.multipliers for r in runs if r.kind == "learned"]
     title = f"learned {pipe.algo} policy: per-group lr multiplier per window"
     plot_schedules(learned, out / "policy_schedule.png", title)
     wall = time.perf_counter() - t0
@@ -371,8 +374,8 @@ def write_pipeline_results(
             "finetune_config": dataclasses.asdict(cfg),
             "pipeline_config": dataclasses.asdict(pipe),
             "policy_checkpoint": str(policy_dir),
-            "table": rows,
-            "runs": runs,
+            "table": [dataclasses.asdict(r) for r in rows],
+            "runs": [r.to_dict() for r in runs],
             "wall_s": {"meta_train": meta_s, "total": wall},
             "complete": complete,
         },
@@ -398,9 +401,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(pipe.output_dir).expanduser().resolve()
     storage = out / "tune"
-    command = " ".join(
-        ["python", "experiments/asg_visda.py", *(argv if argv is not None else sys.argv[1:])]
-    )
+    command = command_line("experiments/asg_visda.py", argv)
     t0 = time.perf_counter()
     start_ray(pipe)
     out.mkdir(parents=True, exist_ok=True)

@@ -18,15 +18,28 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from controllers.atomic_files import save_figure, write_text
-from trainables.cli import parse_script, run_main
+from experiments.report import (
+    MethodRow,
+    by_seed,
+    paired_difference,
+    real_acc,
+    summarise,
+    verdict,
+    write_json,
+)
+from trainables.cli import command_line, parse_script, run_main
 from trainables.config import FinetuneConfig
 from trainables.errors import ConfigError
+
+if TYPE_CHECKING:
+    from controllers.meta_train import Snapshot
+    from envs.summary import RunSummary
 
 
 @dataclass(frozen=True)
@@ -115,10 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     # All meta-training time, that of a run continued here included.
     meta_s = max([time.perf_counter() - t0, *(s.meta_wall_s for s in snapshots)])
 
-    runs = evaluate_snapshots(snapshots, cfg, args, encoding, out)
-    command = " ".join(["python experiments/learning_curve.py", *(argv or sys.argv[1:])])
+    curve = curve_methods(snapshots)
+    runs = evaluate_snapshots(curve, cfg, args, encoding, out)
+    command = command_line("experiments/learning_curve.py", argv)
     table = write_curve_results(
-        out, command, preset, cfg, meta_cfg, args, snapshots, runs, baseline_runs,
+        out, command, preset, cfg, meta_cfg, args, curve, runs, baseline_runs,
         {"meta_train": meta_s, "total": time.perf_counter() - t0},
     )  # fmt: skip
     print("\n" + table)
@@ -126,27 +140,32 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def curve_methods(snapshots: list[Snapshot]) -> dict[str, Snapshot]:
+    """The method name each snapshot's evaluation runs carry -> that snapshot, in milestone
+    order: made once, so that runs and table rows find their snapshot by name."""
+    return {f"learned @{s.milestone}": s for s in sorted(snapshots, key=lambda s: s.milestone)}
+
+
 def evaluate_snapshots(
-    snapshots: list, cfg: FinetuneConfig, args: Args, encoding: str, out: Path
-) -> list[dict]:
-    """Each snapshot deployed on the evaluation seeds; with --resume, snapshots that an earlier
-    learning_curve.json in `out` already evaluated (same config and seeds) are not run again."""
+    curve: dict[str, Snapshot], cfg: FinetuneConfig, args: Args, encoding: str, out: Path
+) -> list[RunSummary]:
+    """Each snapshot of `curve` (see `curve_methods`) deployed on the evaluation seeds; with
+    --resume, snapshots that an earlier learning_curve.json in `out` already evaluated (same
+    config and seeds) are not run again."""
     from controllers.spec import learned
     from controllers.tune_runs import TrialResources, run_controllers
     from experiments.ablation import SEED_BASE
 
-    specs = [
-        learned(f"learned @{s.milestone}", s.path, encoding, greedy=args.greedy) for s in snapshots
-    ]
     seeds = [SEED_BASE + i for i in range(args.seeds)]
     earlier = _evaluated_before(out / "learning_curve.json", cfg, seeds) if args.resume else []
-    done = {r["method"] for r in earlier}
-    todo = [s for s in specs if s.method not in done]
-    runs = [r for r in earlier if r["method"] in {s.method for s in specs}]
+    done = {r.method for r in earlier}
+    todo = [m for m in curve if m not in done]
+    runs = [r for r in earlier if r.method in curve]
     if todo:
-        name = "evaluate_" + "_".join(s.method.split("@")[1] for s in todo)
+        specs = [learned(m, curve[m].path, encoding, greedy=args.greedy) for m in todo]
+        name = "evaluate_" + "_".join(str(curve[m].milestone) for m in todo)
         runs += run_controllers(
-            todo, seeds, cfg, out / "tune", name, TrialResources(1, 0, args.concurrency),
+            specs, seeds, cfg, out / "tune", name, TrialResources(1, 0, args.concurrency),
             args.resume,
         )  # fmt: skip
     return runs
@@ -159,32 +178,38 @@ def write_curve_results(
     cfg: FinetuneConfig,
     meta_cfg: FinetuneConfig,
     args: Args,
-    snapshots: list,
-    runs: list[dict],
-    baseline_runs: list[dict] | None,
+    curve: dict[str, Snapshot],
+    runs: list[RunSummary],
+    baseline_runs: list[RunSummary] | None,
     wall_s: dict[str, float],
 ) -> str:
-    """learning_curve.md / .json / .png; returns the markdown table."""
-    from experiments.report import paired_difference, summarise, verdict, write_json
-
+    """learning_curve.md / .json / .png; returns the markdown table. A snapshot none of whose
+    runs finished has no row."""
     rows, _ = summarise(runs, reference=None)
+    row_of = {r.method: r for r in rows}
     ref_name, ref = None, {}
     if baseline_runs:
         _, ref_name = summarise(baseline_runs)
-        ref = {r["seed"]: r["test_acc"] for r in baseline_runs if r["method"] == ref_name}
+        ref = by_seed(baseline_runs, ref_name, real_acc)
     lines = [
         f"| meta-training runs | policy | real test acc (%) | proxy acc (%) "
         f"| vs {ref_name or 'best baseline'}, paired (pts, 95% CI) |",
         "|---|---|---|---|---|",
     ]
-    points = []
-    for snap, row in zip(snapshots, sorted(rows, key=lambda r: int(r["method"][9:])), strict=True):
-        mine = {r["seed"]: r["test_acc"] for r in runs if r["method"] == row["method"]}
+    points, plotted = [], []
+    for method, snap in curve.items():
+        row = row_of.get(method)
+        if row is None:  # none of its runs finished (collect named them)
+            continue
+        mine = by_seed(runs, method, real_acc)
         diff, half, n = paired_difference(mine, ref) if ref else (float("nan"),) * 2 + (0,)
-        points.append({**dataclasses.asdict(snap), **row, "paired": [diff, half, n]})
+        points.append(
+            {**dataclasses.asdict(snap), **dataclasses.asdict(row), "paired": [diff, half, n]}
+        )
+        plotted.append((snap, row))
         lines.append(
-            f"| {snap.episodes} | {row['method']} | {100 * row['test_acc_mean']:.1f} ± "
-            f"{100 * row['test_acc_std']:.1f} | {100 * row['proxy_acc_mean']:.1f} "
+            f"| {snap.episodes} | {row.method} | {100 * row.test_acc_mean:.1f} ± "
+            f"{100 * row.test_acc_std:.1f} | {100 * row.proxy_acc_mean:.1f} "
             f"| {verdict(diff, half) if ref else 'n/a'} |"
         )
     table = "\n".join(lines) + "\n"
@@ -192,9 +217,10 @@ def write_curve_results(
         out / "learning_curve.json",
         {"command": command, "finetune_config": dataclasses.asdict(cfg),
          "meta_finetune_config": dataclasses.asdict(meta_cfg), "args": dataclasses.asdict(args),
-         "reference": ref_name, "points": points, "runs": runs, "wall_s": wall_s},
+         "reference": ref_name, "points": points, "runs": [r.to_dict() for r in runs],
+         "wall_s": wall_s},
     )  # fmt: skip
-    _plot(points, ref, out / "learning_curve.png")
+    _plot(plotted, ref, out / "learning_curve.png")
     resumed = " (continued from the saved snapshots)" if args.resume else ""
     write_text(
         out / "learning_curve.md",
@@ -210,7 +236,7 @@ def write_curve_results(
     return table
 
 
-def _evaluated_before(path: Path, cfg: FinetuneConfig, seeds: list[int]) -> list[dict]:
+def _evaluated_before(path: Path, cfg: FinetuneConfig, seeds: list[int]) -> list[RunSummary]:
     """Evaluation runs of an earlier learning_curve.json in the same folder, when that file
     evaluated the same fine-tuning config on the same seeds: `--resume` with more milestones
     evaluates only the new snapshots."""
@@ -219,30 +245,40 @@ def _evaluated_before(path: Path, cfg: FinetuneConfig, seeds: list[int]) -> list
     old = json.loads(path.read_text())
     if old.get("finetune_config") != json.loads(json.dumps(dataclasses.asdict(cfg))):
         return []
-    by_method: dict[str, list[dict]] = {}
-    for r in old.get("runs", []):
-        by_method.setdefault(r["method"], []).append(r)
-    return [r for rs in by_method.values() if sorted(r["seed"] for r in rs) == seeds for r in rs]
+    by_method: dict[str, list[RunSummary]] = {}
+    for r in _runs_in(old.get("runs", []), f"--resume: {path}"):
+        by_method.setdefault(r.method, []).append(r)
+    return [r for rs in by_method.values() if sorted(r.seed for r in rs) == seeds for r in rs]
 
 
-def _read_baselines(path: str) -> list[dict]:
+def _read_baselines(path: str) -> list[RunSummary]:
     try:
         runs = json.loads(Path(path).read_text())["runs"]
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"--compare-with {path}: not an ablation.json ({exc})") from None
-    return [r for r in runs if r.get("kind") == "baseline"]
+    return [r for r in _runs_in(runs, f"--compare-with {path}") if r.kind == "baseline"]
 
 
-def _plot(points: list[dict], ref: dict[int, float], path: Path) -> None:
+def _runs_in(runs: list, where: str) -> list[RunSummary]:
+    """A results file's "runs" read back; a ConfigError naming `where` if one is not a run."""
+    from envs.summary import RunSummary
+
+    try:
+        return [RunSummary.from_dict(r) for r in runs]
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _plot(curve: list[tuple[Snapshot, MethodRow]], ref: dict[int, float], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(4.5, 3.2))
-    x = [max(p["episodes"], 1) for p in points]
-    y = [100 * p["test_acc_mean"] for p in points]
-    err = [100 * p["test_acc_std"] for p in points]
+    x = [max(snap.episodes, 1) for snap, _ in curve]
+    y = [100 * row.test_acc_mean for _, row in curve]
+    err = [100 * row.test_acc_std for _, row in curve]
     ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label="learned (mean ± std)")
     if ref:
         level = 100 * sum(ref.values()) / len(ref)

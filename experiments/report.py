@@ -3,14 +3,19 @@ each written whole or not at all (`controllers.atomic_files`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controllers import atomic_files
+
+if TYPE_CHECKING:  # envs imports torch: annotations only, results writers stay light
+    from envs.summary import RunSummary
 
 
 def paired_difference(a: dict[int, float], b: dict[int, float]) -> tuple[float, float, int]:
@@ -29,43 +34,90 @@ def paired_difference(a: dict[int, float], b: dict[int, float]) -> tuple[float, 
     return mean, half, n
 
 
+@dataclass(frozen=True)
+class MethodRow:
+    """One method's row of a results table (`summarise`); results files hold
+    `dataclasses.asdict(row)` under "table"."""
+
+    method: str
+    kind: str
+    runs: int
+    test_acc_mean: float
+    test_acc_std: float
+    proxy_acc_mean: float
+    imagenet_top5_mean: float
+    imagenet_kl_mean: float
+    diverged: int
+    """Runs that diverged."""
+    wall_s_mean: float
+    vs_reference: float
+    """Mean paired (same seed) difference in real test accuracy to the reference row; nan on
+    the reference row itself and without a reference."""
+    vs_reference_ci95: float
+    """Half-width of that difference's 95% t-interval."""
+    pairs: int
+    """Seeds paired with the reference."""
+
+
+@dataclass(frozen=True)
+class ProxyCorrelation:
+    """How one proxy split's final accuracy ranks runs against real test accuracy."""
+
+    proxy: str
+    runs: int
+    spearman_vs_real: float
+
+
 def summarise(
-    runs: Sequence[dict[str, Any]], reference: str | None = None
-) -> tuple[list[dict[str, Any]], str | None]:
+    runs: Sequence[RunSummary], reference: str | None = None
+) -> tuple[list[MethodRow], str | None]:
     """One row per method: mean/std of real test and proxy accuracy, ImageNet retention, and
     the paired difference (same seeds) to `reference`, by default the best `baseline` row by
     mean real accuracy. Returns (rows, the reference used)."""
-    by_method: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_method: dict[str, list[RunSummary]] = defaultdict(list)
     for run in runs:
-        by_method[run["method"]].append(run)
+        by_method[run.method].append(run)
     if reference is None:
-        baselines = [m for m, rs in by_method.items() if rs[0].get("kind") == "baseline"]
-        scores = {m: _mean([r["test_acc"] for r in by_method[m]]) for m in baselines}
+        baselines = [m for m, rs in by_method.items() if rs[0].kind == "baseline"]
+        scores = {m: _mean([r.test_acc for r in by_method[m]]) for m in baselines}
         scores = {m: v for m, v in scores.items() if not math.isnan(v)}
         reference = max(scores, key=scores.__getitem__) if scores else None
-    ref = {r["seed"]: r["test_acc"] for r in by_method.get(reference or "", [])}
+    ref = by_seed(runs, reference, real_acc)
     rows = []
     for method, rs in by_method.items():
-        test = [r["test_acc"] for r in rs]
-        diff, half, pairs = paired_difference({r["seed"]: r["test_acc"] for r in rs}, ref)
+        test = [r.test_acc for r in rs]
+        diff, half, pairs = paired_difference(by_seed(rs, method, real_acc), ref)
+        compared = bool(reference) and method != reference
         rows.append(
-            {
-                "method": method,
-                "kind": rs[0].get("kind", "baseline"),
-                "runs": len(rs),
-                "test_acc_mean": _mean(test),
-                "test_acc_std": _std(test),
-                "proxy_acc_mean": _mean([r["proxy_acc"] for r in rs]),
-                "imagenet_top5_mean": _mean([r.get("imagenet_top5", math.nan) for r in rs]),
-                "imagenet_kl_mean": _mean([r.get("imagenet_kl", math.nan) for r in rs]),
-                "diverged": sum(bool(r.get("diverged")) for r in rs),
-                "wall_s_mean": _mean([r.get("wall_s", math.nan) for r in rs]),
-                "vs_reference": diff if reference and method != reference else math.nan,
-                "vs_reference_ci95": half if reference and method != reference else math.nan,
-                "pairs": pairs if reference and method != reference else 0,
-            }
+            MethodRow(
+                method=method,
+                kind=rs[0].kind,
+                runs=len(rs),
+                test_acc_mean=_mean(test),
+                test_acc_std=_std(test),
+                proxy_acc_mean=_mean([r.proxy_acc for r in rs]),
+                imagenet_top5_mean=_mean([r.imagenet_top5 for r in rs]),
+                imagenet_kl_mean=_mean([r.imagenet_kl for r in rs]),
+                diverged=sum(bool(r.diverged) for r in rs),
+                wall_s_mean=_mean([r.wall_s for r in rs]),
+                vs_reference=diff if compared else math.nan,
+                vs_reference_ci95=half if compared else math.nan,
+                pairs=pairs if compared else 0,
+            )
         )
     return rows, reference
+
+
+def by_seed(
+    runs: Iterable[RunSummary], method: str | None, value: Callable[[RunSummary], float]
+) -> dict[int, float]:
+    """seed -> `value(run)` over the runs of `method`: one side of a paired comparison."""
+    return {r.seed: value(r) for r in runs if r.method == method}
+
+
+def real_acc(run: RunSummary) -> float:
+    """A run's real-target mean per-class accuracy: what every table compares."""
+    return run.test_acc
 
 
 def verdict(diff: float, half: float) -> str:
@@ -79,7 +131,7 @@ def verdict(diff: float, half: float) -> str:
     return f"{100 * diff:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}] {word}"
 
 
-def markdown_table(rows: Sequence[dict[str, Any]], reference: str | None) -> str:
+def markdown_table(rows: Sequence[MethodRow], reference: str | None) -> str:
     ref_col = f"vs {reference}, paired (pts, 95% CI)" if reference else "vs reference"
     lines = [
         f"| method | kind | runs | real test mean-class acc (%) | proxy-val acc (%) | {ref_col} "
@@ -87,47 +139,47 @@ def markdown_table(rows: Sequence[dict[str, Any]], reference: str | None) -> str
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        is_ref = r["method"] == reference
+        is_ref = r.method == reference
         lines.append(
-            f"| {r['method']} | {r['kind']} | {r['runs']} | {100 * r['test_acc_mean']:.1f} ± "
-            f"{100 * r['test_acc_std']:.1f} | {100 * r['proxy_acc_mean']:.1f} "
-            f"| {'(reference)' if is_ref else verdict(r['vs_reference'], r['vs_reference_ci95'])} "
-            f"| {_pct(r['imagenet_top5_mean'])} | {_num(r['imagenet_kl_mean'])} "
-            f"| {r['diverged']} | {r['wall_s_mean']:.0f} |"
+            f"| {r.method} | {r.kind} | {r.runs} | {100 * r.test_acc_mean:.1f} ± "
+            f"{100 * r.test_acc_std:.1f} | {100 * r.proxy_acc_mean:.1f} "
+            f"| {'(reference)' if is_ref else verdict(r.vs_reference, r.vs_reference_ci95)} "
+            f"| {_pct(r.imagenet_top5_mean)} | {_num(r.imagenet_kl_mean)} "
+            f"| {r.diverged} | {r.wall_s_mean:.0f} |"
         )
     return "\n".join(lines) + "\n"
 
 
-def learned_verdict(rows: Sequence[dict[str, Any]], reference: str | None) -> str:
+def learned_verdict(rows: Sequence[MethodRow], reference: str | None) -> str:
     """One sentence per learned row: does it beat the best baseline, paired, with 95% CI?"""
     out = []
     for r in rows:
-        if r["kind"] != "learned" or not reference:
+        if r.kind != "learned" or not reference:
             continue
-        diff, half = r["vs_reference"], r["vs_reference_ci95"]
+        diff, half = r.vs_reference, r.vs_reference_ci95
         beats = not math.isnan(half) and diff - half > 0
         out.append(
-            f"{r['method']} {'BEATS' if beats else 'does NOT beat'} the best baseline, "
-            f"{reference}: paired difference {verdict(diff, half)} over {r['pairs']} seeds.\n"
+            f"{r.method} {'BEATS' if beats else 'does NOT beat'} the best baseline, "
+            f"{reference}: paired difference {verdict(diff, half)} over {r.pairs} seeds.\n"
         )
     return "".join(out)
 
 
-def proxy_correlations(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def proxy_correlations(runs: Sequence[RunSummary]) -> list[ProxyCorrelation]:
     """Spearman rank correlation, across runs, of each proxy's final accuracy with real test
     accuracy: how far each choice of reward can be trusted to rank fine-tuning runs."""
     from scipy.stats import spearmanr
 
-    names = sorted({n for r in runs for n in r.get("proxy_accs", {})})
+    names = sorted({n for r in runs for n in r.proxy_accs})
     rows = []
     for name in names:
         pairs = [
-            (r["proxy_accs"][name], r["test_acc"])
+            (r.proxy_accs[name], r.test_acc)
             for r in runs
-            if name in r.get("proxy_accs", {}) and not math.isnan(r["test_acc"])
+            if name in r.proxy_accs and not math.isnan(r.test_acc)
         ]
         rho = spearmanr(*zip(*pairs, strict=True)).statistic if len(pairs) > 2 else math.nan
-        rows.append({"proxy": name, "runs": len(pairs), "spearman_vs_real": float(rho)})
+        rows.append(ProxyCorrelation(name, len(pairs), float(rho)))
     return rows
 
 
@@ -140,7 +192,8 @@ def _num(x: float) -> str:
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
-    """`payload` as indented JSON; numpy scalars as numbers, anything else unknown as text.
+    """`payload` as indented JSON; numpy scalars as numbers, a dataclass refused (convert it
+    first: `RunSummary.to_dict()`, `dataclasses.asdict(row)`), anything else unknown as text.
     The old file stays whole until the new one is complete (`controllers.atomic_files`)."""
     atomic_files.write_json(path, payload, indent=2, default=_jsonable)
 
@@ -197,6 +250,11 @@ def _std(xs: Sequence[float]) -> float:
 
 
 def _jsonable(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):  # would otherwise be written as its repr
+        raise TypeError(
+            f"{type(obj).__name__} in a results payload: write RunSummary.to_dict() or "
+            "dataclasses.asdict(row)"
+        )
     if hasattr(obj, "item"):
         return obj.item()
     if isinstance(obj, Path):

@@ -20,28 +20,31 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from trainables.cli import parse_script, run_main
+from trainables.cli import command_line, parse_script, run_main
 from trainables.config import FinetuneConfig
 from trainables.errors import ConfigError
 
+if TYPE_CHECKING:
+    from envs.summary import RunSummary
+
 RETENTION_WEIGHT = 0.1
 # Candidate name -> (what it reads from a finished run, uses real labels?).
-CANDIDATES: dict[str, tuple[Any, bool]] = {
-    "Δ synthetic accuracy": (lambda r: r["proxy_accs"]["synthetic"], False),
-    "Δ synthetic NLL (minus)": (lambda r: -r["proxy_nlls"]["synthetic"], False),
-    "Δ held-out-font accuracy": (lambda r: r["proxy_accs"]["heldout_fonts"], False),
-    "Δ held-out-font NLL (minus)": (lambda r: -r["proxy_nlls"]["heldout_fonts"], False),
+CANDIDATES: dict[str, tuple[Callable[[RunSummary], float], bool]] = {
+    "Δ synthetic accuracy": (lambda r: r.proxy_accs["synthetic"], False),
+    "Δ synthetic NLL (minus)": (lambda r: -r.proxy_nlls["synthetic"], False),
+    "Δ held-out-font accuracy": (lambda r: r.proxy_accs["heldout_fonts"], False),
+    "Δ held-out-font NLL (minus)": (lambda r: -r.proxy_nlls["heldout_fonts"], False),
     f"Δ synthetic accuracy - {RETENTION_WEIGHT} x photo KL (retention)": (
-        lambda r: r["proxy_accs"]["synthetic"] - RETENTION_WEIGHT * r["imagenet_kl"],
+        lambda r: r.proxy_accs["synthetic"] - RETENTION_WEIGHT * r.imagenet_kl,
         False,
     ),
-    "Δ real few-shot accuracy": (lambda r: r["proxy_accs"]["real_fewshot"], True),
+    "Δ real few-shot accuracy": (lambda r: r.proxy_accs["real_fewshot"], True),
 }
 SEED_BASE = 30_000  # disjoint from meta-training and from the other scripts' evaluation seeds
 
@@ -79,23 +82,40 @@ def schedules(args: Args) -> list:
     return specs
 
 
+@dataclass(frozen=True)
+class CandidateScore:
+    """How well one candidate reward ranks runs by real accuracy (a row of the results)."""
+
+    candidate: str
+    uses_real_labels: bool
+    rho_within_seed: float
+    """Spearman rho across schedules within each seed, averaged over seeds."""
+    ci95: tuple[float, float]
+    """Bootstrap 95% interval of `rho_within_seed`, resampling schedules."""
+    rho_pooled: float
+    """Spearman rho over all runs, seeds pooled."""
+
+
 def within_seed_correlation(
-    runs: list[dict[str, Any]], value, bootstrap: int, rng_seed: int = 0
+    runs: list[RunSummary],
+    value: Callable[[RunSummary], float],
+    bootstrap: int,
+    rng_seed: int = 0,
 ) -> tuple[float, float, float, float]:
     """(mean over seeds of the Spearman rho across schedules, bootstrap 2.5% and 97.5%, pooled
     Spearman over all runs)."""
     import numpy as np
     from scipy.stats import spearmanr
 
-    methods = sorted({r["method"] for r in runs})
-    seeds = sorted({r["seed"] for r in runs})
-    table = {(r["method"], r["seed"]): r for r in runs}
+    methods = sorted({r.method for r in runs})
+    seeds = sorted({r.seed for r in runs})
+    table = {(r.method, r.seed): r for r in runs}
     x = np.full((len(methods), len(seeds)), np.nan)
     y = np.full_like(x, np.nan)
     for i, m in enumerate(methods):
         for j, s in enumerate(seeds):
             if (m, s) in table:
-                x[i, j], y[i, j] = value(table[m, s]), table[m, s]["test_acc"]
+                x[i, j], y[i, j] = value(table[m, s]), table[m, s].test_acc
 
     def mean_rho(rows: np.ndarray) -> float:
         rhos = []
@@ -156,36 +176,34 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name, (value, real_labels) in CANDIDATES.items():
         rho, lo, hi, pooled = within_seed_correlation(runs, value, args.bootstrap)
-        rows.append(
-            {"candidate": name, "uses_real_labels": real_labels, "rho_within_seed": rho,
-             "ci95": [lo, hi], "rho_pooled": pooled}
-        )  # fmt: skip
+        rows.append(CandidateScore(name, real_labels, rho, (lo, hi), pooled))
     wall = time.perf_counter() - t0
-    command = " ".join(["python experiments/reward_candidates.py", *(argv or sys.argv[1:])])
+    command = command_line("experiments/reward_candidates.py", argv)
     table = (
         "| candidate reward | uses real labels | Spearman rho within seed (mean) | 95% CI "
         "| pooled rho |\n|---|---|---|---|---|\n"
     )
     table += "".join(
-        f"| {r['candidate']} | {'YES' if r['uses_real_labels'] else 'no'} "
-        f"| {r['rho_within_seed']:+.2f} | [{r['ci95'][0]:+.2f}, {r['ci95'][1]:+.2f}] "
-        f"| {r['rho_pooled']:+.2f} |\n"
+        f"| {r.candidate} | {'YES' if r.uses_real_labels else 'no'} "
+        f"| {r.rho_within_seed:+.2f} | [{r.ci95[0]:+.2f}, {r.ci95[1]:+.2f}] "
+        f"| {r.rho_pooled:+.2f} |\n"
         for r in rows
     )
     per_run = (
         "| schedule | seed | real acc | syn acc | syn NLL | fonts acc | few-shot acc | photo KL |\n"
     )
     per_run += "|---|---|---|---|---|---|---|---|\n" + "".join(
-        f"| {r['method']} | {r['seed']} | {100 * r['test_acc']:.1f} "
-        f"| {100 * r['proxy_accs']['synthetic']:.1f} | {r['proxy_nlls']['synthetic']:.3f} "
-        f"| {100 * r['proxy_accs']['heldout_fonts']:.1f} "
-        f"| {100 * r['proxy_accs']['real_fewshot']:.1f} | {r['imagenet_kl']:.2f} |\n"
-        for r in sorted(runs, key=lambda r: (r["method"], r["seed"]))
+        f"| {r.method} | {r.seed} | {100 * r.test_acc:.1f} "
+        f"| {100 * r.proxy_accs['synthetic']:.1f} | {r.proxy_nlls['synthetic']:.3f} "
+        f"| {100 * r.proxy_accs['heldout_fonts']:.1f} "
+        f"| {100 * r.proxy_accs['real_fewshot']:.1f} | {r.imagenet_kl:.2f} |\n"
+        for r in sorted(runs, key=lambda r: (r.method, r.seed))
     )
     write_json(
         out / "reward_candidates.json",
         {"command": command, "finetune_config": dataclasses.asdict(cfg),
-         "args": dataclasses.asdict(args), "candidates": rows, "runs": runs, "wall_s": wall},
+         "args": dataclasses.asdict(args), "candidates": [dataclasses.asdict(r) for r in rows],
+         "runs": [r.to_dict() for r in runs], "wall_s": wall},
     )  # fmt: skip
     write_text(
         out / "reward_candidates.md",

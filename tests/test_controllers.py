@@ -131,7 +131,7 @@ def test_run_episode_returns_one_run_summary_with_the_schedule(tiny_env):
     assert len(result.multipliers) == env.cfg.windows
     assert result.multipliers[0]["head"] == 1.0 and result.multipliers[0]["stem"] == 0.1
     as_dict = result.to_dict()
-    assert RunSummary(**as_dict) == result  # what results files hold reads back unchanged
+    assert RunSummary.from_dict(as_dict) == result  # what results files hold reads back
     assert all(not isinstance(as_dict[k], float) or as_dict[k] == as_dict[k]  # no NaN left
                for k in END_OF_RUN_KEYS)  # fmt: skip
     assert set(result.proxy_accs) == set(env.run.proxy_names)

@@ -1,12 +1,29 @@
 """Paired statistics and reward-candidate correlations that the results tables are built from."""
 
+import dataclasses
+import json
 import math
+from pathlib import Path
 
 import pytest
 from scipy.stats import t
 
-from experiments.report import paired_difference, summarise, verdict
+from envs.summary import RunSummary
+from experiments.report import MethodRow, paired_difference, summarise, verdict
 from experiments.reward_candidates import within_seed_correlation
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(method: str, seed: int, test_acc: float, kind: str = "baseline", **fields) -> RunSummary:
+    """A finished run with the fields a test does not care about filled in."""
+    base = dict(proxy_acc=0.9, episode_return=0.0, diverged=False, wall_s=1.0)
+    return RunSummary(method, kind, seed, test_acc=test_acc, **(base | fields))
+
+
+def _json(record: dict) -> str:
+    """A record as comparable text (NaN is not equal to itself)."""
+    return json.dumps(record, sort_keys=True)
 
 
 def test_paired_difference_against_a_hand_computation():
@@ -33,17 +50,58 @@ def test_summary_compares_with_the_best_baseline_not_a_reference_or_learned_row(
     runs = []
     for seed in range(3):
         runs += [
-            {"method": "oracle", "kind": "reference", "seed": seed, "test_acc": 0.99},
-            {"method": "learned", "kind": "learned", "seed": seed, "test_acc": 0.95},
-            {"method": "good", "kind": "baseline", "seed": seed, "test_acc": 0.7 + seed / 100},
-            {"method": "bad", "kind": "baseline", "seed": seed, "test_acc": 0.5},
+            run("oracle", seed, 0.99, kind="reference"),
+            run("learned", seed, 0.95, kind="learned"),
+            run("good", seed, 0.7 + seed / 100),
+            run("bad", seed, 0.5, diverged=seed == 0),
         ]
-    for r in runs:
-        r |= {"proxy_acc": 0.9, "diverged": False}
     rows, reference = summarise(runs)
-    assert reference == "good"
-    learned = next(r for r in rows if r["method"] == "learned")
-    assert learned["vs_reference"] == pytest.approx(0.95 - 0.71)
+    assert reference == "good" and all(isinstance(r, MethodRow) for r in rows)
+    by_method = {r.method: r for r in rows}
+    assert by_method["learned"].vs_reference == pytest.approx(0.95 - 0.71)
+    assert by_method["learned"].pairs == 3 and by_method["good"].pairs == 0
+    assert math.isnan(by_method["good"].vs_reference)  # the reference row itself
+    assert by_method["bad"].diverged == 1 and by_method["bad"].kind == "baseline"
+
+
+def test_run_summary_reads_back_what_results_files_hold():
+    """`from_dict(to_dict())` is the identity; a file written before a field existed reads
+    with its default; a key that is no field is refused, by name."""
+    full = run(
+        "hand_tuned", 3, 0.61, proxy_accs={"synthetic": 0.9}, proxy_nlls={"synthetic": 0.3},
+        imagenet_kl=0.5, window_s=1.5, guidance_pass_s=0.2, multipliers=[{"head": 1.0}],
+    )  # fmt: skip
+    assert RunSummary.from_dict(full.to_dict()) == full
+    through_json = RunSummary.from_dict(json.loads(json.dumps(full.to_dict())))
+    assert _json(through_json.to_dict()) == _json(full.to_dict())  # NaN != NaN: as text
+    old = full.to_dict()
+    del old["window_s"], old["guidance_pass_s"], old["initial_proxy_acc"]
+    assert math.isnan(RunSummary.from_dict(old).window_s)
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['teacher_seconds'\]"):
+        RunSummary.from_dict(full.to_dict() | {"teacher_seconds": 0.2})
+    with pytest.raises(ValueError, match=r"missing key\(s\) \['seed'\]"):
+        RunSummary.from_dict({k: v for k, v in full.to_dict().items() if k != "seed"})
+
+
+def test_committed_results_files_read_back_as_typed_runs_and_rows():
+    """Every run in the committed results files is a RunSummary, and their tables have the
+    columns of MethodRow: the typed records write the same files."""
+    files = [
+        p
+        for pattern in ("*/ablation.json", "*/results.json", "*/learning_curve.json",
+                        "*/reward_candidates.json")
+        for p in sorted((ROOT / "results").glob(pattern))
+    ]  # fmt: skip
+    if not files:
+        pytest.skip("no committed results files")
+    columns = [f.name for f in dataclasses.fields(MethodRow)]
+    for path in files:
+        payload = json.loads(path.read_text())
+        for raw in payload["runs"]:
+            written = RunSummary.from_dict(raw).to_dict()
+            assert _json({k: v for k, v in written.items() if k in raw}) == _json(raw), path
+        for row in payload.get("table", []):
+            assert list(row) == columns, path
 
 
 def test_within_seed_correlation_sees_through_seed_offsets():
@@ -53,12 +111,9 @@ def test_within_seed_correlation_sees_through_seed_offsets():
     for seed, offset in ((0, 0.0), (1, 0.3)):
         for i, m in enumerate("abcd"):
             real = 0.2 + 0.1 * i + offset
-            runs.append(
-                {"method": m, "seed": seed, "test_acc": real,
-                 "proxy_accs": {"synthetic": 0.9 - offset + 0.01 * i}}
-            )  # fmt: skip
+            runs.append(run(m, seed, real, proxy_accs={"synthetic": 0.9 - offset + 0.01 * i}))
     rho, lo, hi, pooled = within_seed_correlation(
-        runs, lambda r: r["proxy_accs"]["synthetic"], bootstrap=50
+        runs, lambda r: r.proxy_accs["synthetic"], bootstrap=50
     )
     assert rho == pytest.approx(1.0) and lo <= 1.0 <= hi + 1e-9
     assert pooled < 0.5
@@ -70,11 +125,9 @@ def test_kl_on_off_is_compared_pairwise_with_retention():
     runs = []
     for seed in range(3):
         runs += [
-            {"method": "hand_tuned", "seed": seed, "test_acc": 0.60 + seed / 100,
-             "imagenet_kl": 0.5, "imagenet_top5": 0.2},
-            {"method": "hand_tuned (no KL)", "seed": seed, "test_acc": 0.58,
-             "imagenet_kl": 3.0 + seed, "imagenet_top5": 0.1},
-        ]  # fmt: skip
+            run("hand_tuned", seed, 0.60 + seed / 100, imagenet_kl=0.5, imagenet_top5=0.2),
+            run("hand_tuned (no KL)", seed, 0.58, imagenet_kl=3.0 + seed, imagenet_top5=0.1),
+        ]
     md = guidance_comparison(runs, ["hand_tuned", "hand_tuned (no KL)", "random"])
     line = next(x for x in md.splitlines() if x.startswith("| hand_tuned vs"))
     assert "+3.0 [+0.5, +5.5] better" in line and "0.50 / 4.00" in line and "20 / 10" in line
@@ -92,8 +145,8 @@ def test_guidance_table_pairs_each_guidance_with_none_and_prices_it_against_kl()
             ("hand_tuned + CSG", 0.60 + seed / 100, 4.5),
         ):
             runs.append(
-                {"method": method, "seed": seed, "test_acc": acc, "window_s": window,
-                 "imagenet_kl": 0.3, "imagenet_top5": 0.5, "test_feature_energy": 1.1}
+                run(method, seed, acc, window_s=window, imagenet_kl=0.3, imagenet_top5=0.5,
+                    test_feature_energy=1.1)
             )  # fmt: skip
     md = guidance_table(runs, ["hand_tuned (no KL)", "hand_tuned", "hand_tuned + CSG"])
     lines = {line.split(" | ")[0]: line for line in md.splitlines() if line.startswith("| ")}
@@ -108,8 +161,8 @@ def test_guidance_table_compares_the_learned_policy_with_csg_against_kl():
     from experiments.ablation import guidance_table
 
     runs = [
-        {"method": method, "seed": seed, "test_acc": acc + seed / 100, "window_s": window,
-         "imagenet_kl": 0.3, "imagenet_top5": 0.5, "test_feature_energy": 1.1}
+        run(method, seed, acc + seed / 100, window_s=window, imagenet_kl=0.3, imagenet_top5=0.5,
+            test_feature_energy=1.1)
         for seed in range(3)
         for method, acc, window in (("learned", 0.55, 2.0), ("learned + CSG", 0.52, 3.0))
     ]  # fmt: skip
@@ -122,10 +175,7 @@ def test_guidance_table_compares_the_learned_policy_with_csg_against_kl():
 
 
 def test_ablation_results_files_from_run_summaries(tmp_path):
-    """The whole results writer on RunSummary-shaped runs: every file, every section."""
-    import json
-
-    from envs.summary import RunSummary
+    """The whole results writer on RunSummary runs: every file, every section."""
     from experiments.ablation import write_ablation_results
     from trainables.config import preset
 
@@ -137,7 +187,7 @@ def test_ablation_results_files_from_run_summaries(tmp_path):
             proxy_accs={"synthetic": 0.8 + i / 50, "heldout_fonts": 0.7 + i / 50},
             imagenet_kl=0.5, imagenet_top5=0.4, test_feature_energy=1.2, window_s=1.0 + i,
             multipliers=[{"head": 1.0}],
-        ).to_dict()
+        )
         for i, m in enumerate(rows)
         for s in range(3)
     ]  # fmt: skip
@@ -149,4 +199,59 @@ def test_ablation_results_files_from_run_summaries(tmp_path):
     payload = json.loads((tmp_path / "ablation.json").read_text())
     assert payload["command"] == "CMD" and payload["reference"] == "random"
     assert len(payload["runs"]) == 12 and (tmp_path / "ablation.png").stat().st_size > 0
+    assert [_json(RunSummary.from_dict(r).to_dict()) for r in payload["runs"]] == [
+        _json(r.to_dict()) for r in runs
+    ]
+    assert [MethodRow(**row) for row in payload["table"]][0].method == "hand_tuned (no KL)"
     assert (tmp_path / "ablation.csv").read_text().count("\n") == 5
+
+
+def test_learning_curve_finds_each_snapshot_by_its_runs_method(tmp_path):
+    """Rows meet their snapshot through the mapping made with the specs (milestone order,
+    whatever the method names sort as); a snapshot with no finished run has no row."""
+    from controllers.meta_train import Snapshot
+    from experiments.learning_curve import Args, curve_methods, write_curve_results
+    from trainables.config import preset
+
+    snaps = [Snapshot(m, m + 1, m // 4, f"/p/{m}", 10.0 * m, 0.1) for m in (256, 0, 16, 64)]
+    curve = curve_methods(snaps)
+    assert [s.milestone for s in curve.values()] == [0, 16, 64, 256]
+    acc = {0: 0.50, 64: 0.55, 256: 0.60}  # every run of the 16-run snapshot failed
+    runs = [
+        run(method, seed, acc[snap.milestone] + seed / 100, kind="learned")
+        for method, snap in curve.items()
+        if snap.milestone in acc
+        for seed in range(2)
+    ]
+    baselines = [run("hand_tuned", seed, 0.52 + seed / 100) for seed in range(2)]
+    cfg = preset("tiny")
+    table = write_curve_results(
+        tmp_path, "CMD", "tiny", cfg, cfg, Args(seeds=2), curve, runs, baselines,
+        {"meta_train": 60.0, "total": 120.0},
+    )  # fmt: skip
+    rows = [line.split(" | ")[:3] for line in table.splitlines()[2:]]
+    assert rows == [["| 1", "learned @0", "50.5 ± 0.7"], ["| 65", "learned @64", "55.5 ± 0.7"],
+                    ["| 257", "learned @256", "60.5 ± 0.7"]]  # fmt: skip
+    payload = json.loads((tmp_path / "learning_curve.json").read_text())
+    assert [p["milestone"] for p in payload["points"]] == [0, 64, 256]
+    assert payload["points"][2]["paired"][:2] == pytest.approx([0.08, 0.0])
+    assert payload["reference"] == "hand_tuned" and len(payload["runs"]) == 6
+    assert "Command: `CMD`" in (tmp_path / "learning_curve.md").read_text()
+
+
+def test_results_files_record_the_command_that_reproduces_the_run(monkeypatch):
+    from trainables.cli import command_line
+
+    assert command_line("experiments/ablation.py", ["--seeds", "3"]) == (
+        "python experiments/ablation.py --seeds 3"
+    )
+    assert command_line("experiments/ablation.py", []) == "python experiments/ablation.py"
+    monkeypatch.setattr("sys.argv", ["ablation.py", "--resume"])
+    assert command_line("experiments/ablation.py", None).endswith("ablation.py --resume")
+
+
+def test_a_results_payload_refuses_a_record_it_would_write_as_text(tmp_path):
+    from experiments.report import write_json
+
+    with pytest.raises(TypeError, match="to_dict"):
+        write_json(tmp_path / "x.json", {"runs": [run("a", 0, 0.5)]})

@@ -128,6 +128,13 @@ def parse_script(
     return preset, config_from_args(ns), dataclass_from_args(type(args_defaults), ns)
 
 
+def command_line(script: str, argv: Sequence[str] | None) -> str:
+    """The command that results files record for a run of `script` (its path from the
+    repository root, e.g. "experiments/ablation.py") with `argv` (None: this process's own
+    arguments, as `run_main` passes them)."""
+    return " ".join(["python", script, *(sys.argv[1:] if argv is None else argv)])
+
+
 def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> None:
     """Run `main(argv)` (argv None: the command line); a user-fixable error prints one line and
     exits 2, Ctrl-C exits 130. Tests call it in-process with an argv."""

@@ -1,4 +1,5 @@
-"""Tests for trainables.data.image_list: parsing, validation errors, datasets and transforms."""
+"""Tests for trainables.data.image_list: parsing image lists and class folders, validation
+errors, datasets and transforms."""
 
 from __future__ import annotations
 
@@ -9,17 +10,20 @@ import pytest
 import torch
 from PIL import Image
 
+from trainables.config import preset
 from trainables.data.image_list import (
     VISDA_CLASSES,
     ImageList,
     ImageListDataset,
     load_visda_lists,
     make_image_tree,
+    read_class_folders,
     read_image_list,
     verify_images,
     visda_transforms,
 )
-from trainables.errors import DataError
+from trainables.data.splits import build_splits
+from trainables.errors import ConfigError, DataError
 
 N_PER_CLASS = 2
 
@@ -58,7 +62,8 @@ def test_visda_classes() -> None:
 def test_good_tree_loads(tree: Path) -> None:
     train, val = load_visda_lists(tree)
     assert isinstance(train, ImageList) and isinstance(val, ImageList)
-    assert train.list_file == _train_list(tree).absolute()
+    assert train.source == _train_list(tree).absolute()
+    assert train.classes == val.classes == VISDA_CLASSES
     assert len(train.paths) == len(train.labels) == 12 * N_PER_CLASS
     assert len(val.paths) == 12 * N_PER_CLASS
     assert sorted(set(train.labels)) == list(range(12))
@@ -187,13 +192,27 @@ def test_missing_split_folder(tree: Path, split: str) -> None:
 
 
 @pytest.mark.parametrize("split", ["train", "validation"])
-def test_missing_image_list(tree: Path, split: str) -> None:
-    (tree / split / "image_list.txt").unlink()
+def test_split_without_list_or_class_folders(tree: Path, split: str) -> None:
+    folder = tree / split
+    shutil.rmtree(folder)
+    folder.mkdir()
+    (folder / "stray.png").write_bytes(b"x")  # loose images are not a class folder layout
     with pytest.raises(DataError) as exc_info:
         load_visda_lists(tree)
-    msg = _one_line_message(exc_info)
-    assert msg.startswith(f"{tree / split / 'image_list.txt'}: image list not found")
-    assert "expected" in msg
+    assert _one_line_message(exc_info) == (
+        f"{folder}: neither image_list.txt nor class folders found; expected "
+        f"{folder / 'image_list.txt'} ('<relative/path> <label>' per line) or one folder of "
+        f"images per class, {folder}/<class>/<image>"
+    )
+
+
+def test_dangling_image_list_link_is_reported_not_skipped(tree: Path) -> None:
+    list_file = tree / "validation" / "image_list.txt"
+    list_file.unlink()
+    list_file.symlink_to(tree / "nowhere.txt")  # there are class folders, but a list was meant
+    with pytest.raises(DataError) as exc_info:
+        load_visda_lists(tree)
+    assert _one_line_message(exc_info).startswith(f"{list_file}: image list not found")
 
 
 def test_read_image_list_missing_file(tmp_path: Path) -> None:
@@ -300,6 +319,186 @@ def test_class_missing_only_in_validation_is_fine(tree: Path) -> None:
     _write_lines(list_file, [ln for ln in lines if not ln.endswith(" 7")])
     train, val = load_visda_lists(tree)
     assert 7 not in val.labels and 7 in train.labels
+
+
+# --- class folders (torchvision's ImageFolder layout) -----------------------------------------
+
+
+def _folder_tree(root: Path, num_classes: int = 3, n_per_class: int = N_PER_CLASS) -> Path:
+    return make_image_tree(
+        root, n_per_class=n_per_class, num_classes=num_classes, size=16, seed=1, layout="folders"
+    )
+
+
+def _animal_tree(root: Path) -> Path:
+    """A 3-class folder tree whose class names sort in another order than they were made."""
+    _folder_tree(root)
+    for split in ("train", "validation"):
+        for old, new in (("class_00", "zebra"), ("class_01", "ant"), ("class_02", "moth")):
+            (root / split / old).rename(root / split / new)
+    return root
+
+
+def _relative_items(root: Path, data: ImageList | ImageListDataset) -> list[tuple[str, int]]:
+    """``data``'s (path relative to ``root``, label) items, in order."""
+    return [
+        (p.relative_to(root).as_posix(), int(y))
+        for p, y in zip(data.paths, data.labels, strict=True)
+    ]
+
+
+def test_make_image_tree_folders_layout_writes_no_list(tmp_path: Path) -> None:
+    root = _folder_tree(tmp_path / "f")
+    assert not list(root.rglob("image_list.txt"))
+    assert sorted(p.name for p in (root / "train").iterdir()) == [
+        "class_00",
+        "class_01",
+        "class_02",
+    ]
+    with pytest.raises(ConfigError, match="layout"):
+        make_image_tree(tmp_path / "g", n_per_class=1, layout="csv")
+
+
+@pytest.mark.parametrize("num_classes", [0, 3])
+def test_class_folders_load_with_sorted_folder_names_as_classes(
+    tmp_path: Path, num_classes: int
+) -> None:
+    root = _animal_tree(tmp_path / "f")
+    train, val = load_visda_lists(root, num_classes=num_classes)
+    assert train.source == (root / "train").absolute() and val.source == root / "validation"
+    assert train.classes == val.classes == ("ant", "moth", "zebra")
+    assert train.labels == (0, 0, 1, 1, 2, 2) and val.labels == train.labels
+    for lst in (train, val):
+        assert all(p.is_absolute() and p.is_file() for p in lst.paths)
+        for path, label in zip(lst.paths, lst.labels, strict=True):
+            assert path.parent.name == lst.classes[label]
+    cfg = preset("tiny", dataset="visda", data_root=str(root), num_classes=num_classes)
+    assert build_splits(cfg).classes == ("ant", "moth", "zebra")  # what runs report
+
+
+def test_same_images_as_list_and_as_folders_give_the_same_items(tmp_path: Path) -> None:
+    as_list = make_image_tree(tmp_path / "list", n_per_class=2, size=8, seed=3)
+    as_folders = make_image_tree(tmp_path / "folders", n_per_class=2, size=8, seed=3)
+    for split in ("train", "validation"):
+        (as_folders / split / "image_list.txt").unlink()
+    lists, folders = load_visda_lists(as_list), load_visda_lists(as_folders)
+    for a, b in zip(lists, folders, strict=True):
+        assert b.source.name in ("train", "validation")  # really read from the folders
+        assert _relative_items(as_list, a) == _relative_items(as_folders, b)
+        assert a.classes == b.classes == VISDA_CLASSES
+    # and downstream: the datasets of every split, and the class names
+    seen = []
+    for root in (as_list, as_folders):
+        splits = build_splits(preset("tiny", dataset="visda", data_root=str(root)))
+        datasets = (splits.train, *splits.proxies.values(), splits.test)
+        seen.append((splits.classes, [_relative_items(root, d) for d in datasets]))
+    assert seen[0] == seen[1] and seen[0][0] == VISDA_CLASSES
+
+
+def test_image_list_takes_precedence_over_class_folders(tree: Path) -> None:
+    extra = tree / "train" / "zebra" / "0000.png"  # a 13th class folder, not in the list
+    extra.parent.mkdir()
+    shutil.copy(tree / "train" / "car" / "0000.png", extra)
+    list_file = _train_list(tree)
+    lines = list_file.read_text(encoding="utf-8").splitlines()
+    _write_lines(list_file, lines[::-1])
+    train, _ = load_visda_lists(tree)  # 12 classes, as the list says
+    assert train.source == list_file.absolute()
+    assert [f"{p} {y}" for p, y in _relative_items(tree / "train", train)] == lines[::-1]
+    assert extra.absolute() not in train.paths and len(train.classes) == 12
+
+
+def test_train_list_with_validation_class_folders(tree: Path) -> None:
+    list_file = tree / "validation" / "image_list.txt"
+    listed = read_image_list(list_file, 12)
+    list_file.unlink()
+    train, val = load_visda_lists(tree)
+    assert train.source.name == "image_list.txt" and val.source == tree / "validation"
+    assert (val.paths, val.labels) == (listed.paths, listed.labels)  # named as the list's classes
+
+
+def test_class_folders_with_validation_list_keep_the_folder_names(tmp_path: Path) -> None:
+    root = _animal_tree(tmp_path / "f")
+    _write_lines(root / "validation" / "image_list.txt", ["zebra/0001.jpg 2", "ant/0000.jpg 0"])
+    train, val = load_visda_lists(root, num_classes=0)
+    assert val.source.name == "image_list.txt" and val.labels == (2, 0)
+    assert train.classes == val.classes == ("ant", "moth", "zebra")
+
+
+def test_empty_training_class_folder(tmp_path: Path) -> None:
+    root = _folder_tree(tmp_path / "f", num_classes=4)
+    for name in ("class_01", "class_03"):
+        for image in (root / "train" / name).iterdir():
+            image.unlink()
+    (root / "train" / "class_01" / "notes.txt").write_text("not an image")
+    with pytest.raises(DataError) as exc_info:
+        load_visda_lists(root, num_classes=0)
+    msg = _one_line_message(exc_info)
+    assert msg.startswith(
+        f"{root / 'train' / 'class_01'}: no training images for class 1 (class_01); "
+        f"also without images: {root / 'train' / 'class_03'}; image files end in .jpg, "
+    )
+
+
+def test_empty_validation_class_folder_is_fine(tmp_path: Path) -> None:
+    root = _folder_tree(tmp_path / "f")
+    shutil.rmtree(root / "validation" / "class_01")
+    (root / "validation" / "class_01").mkdir()
+    train, val = load_visda_lists(root, num_classes=0)
+    assert 1 in train.labels and 1 not in val.labels and val.labels == (0, 0, 2, 2)
+
+
+def test_validation_without_any_image(tmp_path: Path) -> None:
+    root = _folder_tree(tmp_path / "f")
+    for image in (root / "validation").rglob("*.jpg"):
+        image.unlink()
+    with pytest.raises(DataError) as exc_info:
+        load_visda_lists(root, num_classes=0)
+    msg = _one_line_message(exc_info)
+    assert msg.startswith(f"{root / 'validation'}: its class folders hold no images")
+
+
+def test_validation_class_missing_from_training(tmp_path: Path) -> None:
+    root = _folder_tree(tmp_path / "f")
+    (root / "validation" / "class_01").rename(root / "validation" / "class_07")
+    with pytest.raises(DataError) as exc_info:
+        load_visda_lists(root, num_classes=0)
+    assert _one_line_message(exc_info) == (
+        f"{root / 'validation' / 'class_07'}: class folder 'class_07' is not one of the 3 "
+        f"training classes of {root / 'train'} (class_00, class_01, class_02)"
+    )
+
+
+def test_class_folder_count_must_match_num_classes(tmp_path: Path) -> None:
+    root = _folder_tree(tmp_path / "f")
+    with pytest.raises(DataError) as exc_info:
+        load_visda_lists(root)  # the default: VisDA-17's 12
+    assert _one_line_message(exc_info) == (
+        f"{root / 'train'}: 3 class folders, but --num-classes is 12 (0: one class per folder)"
+    )
+
+
+def test_empty_image_in_class_folder(tmp_path: Path) -> None:
+    root = _folder_tree(tmp_path / "f")
+    bad = root / "validation" / "class_02" / "0001.jpg"
+    bad.write_bytes(b"")
+    with pytest.raises(DataError) as exc_info:
+        read_class_folders(root / "validation", train_classes=("class_00", "class_01", "class_02"))
+    assert _one_line_message(exc_info) == (f"{bad.parent}: image file {bad} is empty (0 bytes)")
+
+
+def test_corrupt_image_in_class_folder_stops_the_preflight(tmp_path: Path) -> None:
+    from trainables.preflight import check_inputs
+
+    root = _folder_tree(tmp_path / "f")
+    bad = root / "train" / "class_01" / "0000.png"
+    bad.write_bytes(b"not a png" * 9)
+    cfg = preset(
+        "tiny", dataset="visda", data_root=str(root), fewshot_per_class=1, pretrained=False
+    )
+    with pytest.raises(DataError) as exc_info:
+        check_inputs(cfg)
+    assert _one_line_message(exc_info).startswith(f"{bad}: cannot read image (")
 
 
 # --- corrupt images ----------------------------------------------------------------------------

@@ -51,10 +51,11 @@ class FinetuneConfig:
     """Data: 'digits' (embedded benchmark: font-rendered digits -> scikit-learn's real digits) or
     'visda' (any folder in the VisDA-17 layout, see --data-root)."""
     data_root: str | None = None
-    """VisDA-layout root holding train/image_list.txt and validation/image_list.txt."""
+    """VisDA-layout root holding train/image_list.txt and validation/image_list.txt, or, for a
+    split without a list, one folder of images per class (train/<class>/*.jpg, as ImageFolder)."""
     num_classes: int = 0
-    """Classes of a VisDA-layout tree, labelled 0..N-1 (0: the largest training label + 1;
-    VisDA-17 has 12). Every class must have training images."""
+    """Classes of a VisDA-layout tree, labelled 0..N-1 (0: the largest training label + 1, or
+    the number of train/ class folders; VisDA-17 has 12). Every class must have training images."""
     verify_images: int = -1
     """Images the runs will read that are fully decoded before anything starts, so a corrupt
     file stops the launch in one line instead of a worker mid-run (VisDA only; -1: all of them,

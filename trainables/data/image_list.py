@@ -1,4 +1,5 @@
-"""VisDA-17-style image lists: parsing, validation, datasets, transforms and a tiny test tree.
+"""VisDA-17-style image lists or class folders: parsing, validation, datasets, transforms and a
+tiny test tree.
 
 Layout (any synthetic/real pair in this layout works)::
 
@@ -6,9 +7,16 @@ Layout (any synthetic/real pair in this layout works)::
     <root>/validation/image_list.txt   real images, same format
 
 Paths are relative to the folder holding the ``image_list.txt``; each line is split on its last
-whitespace so paths may contain spaces; blank lines are ignored. Every problem with the input is
-reported as a :class:`~trainables.errors.DataError` with a one-line message naming the file (and
-the line of the list, where there is one).
+whitespace so paths may contain spaces; blank lines are ignored.
+
+A split folder without an ``image_list.txt`` is read as torchvision's ``ImageFolder`` reads one:
+``<split>/<class>/**/<image>``, one folder per class, images by extension (``IMG_EXTENSIONS``).
+Class indices are the positions of the *training* class folders' names in sorted order, and the
+validation split's class folders must be among them. Both layouts give the same
+:class:`ImageList` of (absolute path, label), so everything downstream is shared.
+
+Every problem with the input is reported as a :class:`~trainables.errors.DataError` with a
+one-line message naming the file or folder (and the line of the list, where there is one).
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ import re
 import shutil
 import stat
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +63,8 @@ _LABEL_RE = re.compile(r"[+-]?[0-9]+")
 def _layout_hint(root: Path) -> str:
     return (
         f"expected {root / TRAIN_DIR / LIST_NAME} (synthetic) and "
-        f"{root / VAL_DIR / LIST_NAME} (real), each line '<relative/path> <label>'"
+        f"{root / VAL_DIR / LIST_NAME} (real), each line '<relative/path> <label>', "
+        f"or instead of a list one folder of images per class, e.g. {root / TRAIN_DIR}/<class>/"
     )
 
 
@@ -78,11 +87,15 @@ def class_name(label: int, num_classes: int) -> str:
 
 @dataclass(frozen=True)
 class ImageList:
-    """A parsed image list: absolute image paths and their integer labels, in file order."""
+    """One split's images: absolute paths and their integer labels, in list (or sorted folder)
+    order, and the name of each class index."""
 
-    list_file: Path
+    source: Path
+    """The ``image_list.txt`` read, or the split folder whose class folders were read."""
     paths: tuple[Path, ...]
     labels: tuple[int, ...]
+    classes: tuple[str, ...]
+    """Class names by label: the class folders' names, else :func:`class_name`'s."""
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -125,22 +138,101 @@ def read_image_list(list_file: Path, num_classes: int) -> ImageList:
         if not 0 <= label < num_classes:
             raise DataError(f"{where}: label {label} is outside [0, {num_classes})")
         path = base / rel
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            raise DataError(f"{where}: image file {path} does not exist") from None
-        except OSError as exc:
-            raise DataError(f"{where}: cannot access image file {path} ({exc.strerror})") from None
-        if not stat.S_ISREG(st.st_mode):
-            raise DataError(f"{where}: image path {path} is not a regular file")
-        if st.st_size == 0:
-            raise DataError(f"{where}: image file {path} is empty (0 bytes)")
+        _check_image_file(path, where)
         paths.append(path)
         labels.append(label)
 
     if not paths:
         raise DataError(f"{list_file}: image list has no entries")
-    return ImageList(list_file=list_file, paths=tuple(paths), labels=tuple(labels))
+    classes = tuple(class_name(k, num_classes) for k in range(num_classes))
+    return ImageList(source=list_file, paths=tuple(paths), labels=tuple(labels), classes=classes)
+
+
+def _check_image_file(path: Path, where: object) -> None:
+    """DataError, starting with ``where``, unless ``path`` is a non-empty regular file."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise DataError(f"{where}: image file {path} does not exist") from None
+    except OSError as exc:
+        raise DataError(f"{where}: cannot access image file {path} ({exc.strerror})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise DataError(f"{where}: image path {path} is not a regular file")
+    if st.st_size == 0:
+        raise DataError(f"{where}: image file {path} is empty (0 bytes)")
+
+
+def read_class_folders(
+    folder: Path, num_classes: int = 0, train_classes: Sequence[str] | None = None
+) -> ImageList:
+    """Read split ``folder`` laid out for torchvision's ``ImageFolder``: ``<class>/**/<image>``.
+
+    Training split (``train_classes`` None): the sorted class folder names are the classes,
+    labelled 0..N-1; ``num_classes`` must be 0 or N, and every class folder must hold an image.
+    Validation split: labels are positions in ``train_classes``; every class folder must be one
+    of them, but may be empty (that class is then just not scored).
+
+    Raises:
+        DataError: no class folders, a class count other than ``num_classes``, an empty training
+            class folder, a validation class not in training, no images at all, or an image
+            that is missing (broken link), not a regular file or 0 bytes.
+    """
+    from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
+
+    folder = Path(folder).absolute()
+    try:
+        found, class_to_idx = find_classes(folder)
+    except FileNotFoundError:  # torchvision's "Couldn't find any class folder"
+        raise DataError(
+            f"{folder}: neither {LIST_NAME} nor class folders found; expected {folder / LIST_NAME}"
+            f" ('<relative/path> <label>' per line) or one folder of images per class, "
+            f"{folder}/<class>/<image>"
+        ) from None
+    except OSError as exc:
+        raise DataError(f"{folder}: cannot read folder ({exc.strerror})") from None
+    extensions = ", ".join(IMG_EXTENSIONS)
+    if train_classes is None:
+        if num_classes not in (0, len(found)):
+            raise DataError(
+                f"{folder}: {len(found)} class folders, but --num-classes is {num_classes} "
+                "(0: one class per folder)"
+            )
+    else:
+        train_dir = folder.parent / TRAIN_DIR
+        known = set(train_classes)
+        extra = [name for name in found if name not in known]
+        if extra:
+            names = ", ".join(train_classes[:12]) + (", ..." if len(train_classes) > 12 else "")
+            raise DataError(
+                f"{folder / extra[0]}: class folder {extra[0]!r} is not one of the "
+                f"{len(train_classes)} training classes of {train_dir} ({names})"
+            )
+        class_to_idx = {name: k for k, name in enumerate(train_classes)}
+    items = make_dataset(folder, class_to_idx, extensions=IMG_EXTENSIONS, allow_empty=True)
+    classes = tuple(class_to_idx)
+    for path, label in items:
+        _check_image_file(Path(path), folder / classes[label])
+
+    if train_classes is None:
+        present = {label for _, label in items}
+        empty = [k for k in range(len(classes)) if k not in present]
+        if empty:
+            k, more = empty[0], ", ".join(str(folder / classes[j]) for j in empty[1:])
+            raise DataError(
+                f"{folder / classes[k]}: no training images for class {k} ({classes[k]})"
+                + (f"; also without images: {more}" if more else "")
+                + f"; image files end in {extensions}"
+            )
+    elif not items:
+        raise DataError(
+            f"{folder}: its class folders hold no images (files ending in {extensions})"
+        )
+    return ImageList(
+        source=folder,
+        paths=tuple(Path(path) for path, _ in items),
+        labels=tuple(label for _, label in items),
+        classes=classes,
+    )
 
 
 def _load_rgb(path: Path) -> Image.Image:
@@ -310,37 +402,45 @@ def infer_num_classes(list_file: Path) -> int:
 
 
 def load_visda_lists(root: Path, num_classes: int = 12) -> tuple[ImageList, ImageList]:
-    """Read and check ``(synthetic train list, real validation list)`` under ``root``.
+    """Read and check ``(synthetic train split, real validation split)`` under ``root``.
 
-    Besides the per-line checks of :func:`read_image_list`, every class ``0..num_classes-1``
-    must have at least one training image. ``num_classes=0`` takes the class count from the
-    training list: its largest label + 1.
+    Each split folder is read from its ``image_list.txt`` if it has one (:func:`read_image_list`),
+    else from its class folders (:func:`read_class_folders`, labelled by the training split's
+    classes). Every class ``0..num_classes-1`` must have at least one training image.
+    ``num_classes=0`` takes the class count from the training split: its largest label + 1, or
+    its number of class folders.
     """
-    if num_classes == 0:
-        num_classes = infer_num_classes(Path(root).absolute() / TRAIN_DIR / LIST_NAME)
-    _check_num_classes(num_classes)
+    if num_classes != 0:  # 0: from the training split
+        _check_num_classes(num_classes)
     root = Path(root).absolute()
     if not root.is_dir():
         what = "dataset path is not a folder" if root.exists() else "dataset folder does not exist"
         raise DataError(f"{root}: {what}; {_layout_hint(root)}")
-    lists = []
     for sub in (TRAIN_DIR, VAL_DIR):
-        folder = root / sub
-        if not folder.is_dir():
-            raise DataError(f"{folder}: folder not found; {_layout_hint(root)}")
-        list_file = folder / LIST_NAME
-        if not list_file.is_file():
-            raise DataError(f"{list_file}: image list not found; {_layout_hint(root)}")
-        lists.append(read_image_list(list_file, num_classes))
-    train, val = lists
+        if not (root / sub).is_dir():
+            raise DataError(f"{root / sub}: folder not found; {_layout_hint(root)}")
+
+    train = _read_split(root / TRAIN_DIR, num_classes, None)
+    num_classes = len(train.classes)
+    val = _read_split(root / VAL_DIR, num_classes, train.classes)
 
     present = set(train.labels)
     missing = [k for k in range(num_classes) if k not in present]
     if missing:
-        names = ", ".join(f"{k} ({class_name(k, num_classes)})" for k in missing)
+        names = ", ".join(f"{k} ({train.classes[k]})" for k in missing)
         plural = "es" if len(missing) > 1 else ""
-        raise DataError(f"{train.list_file}: no training images for class{plural} {names}")
-    return train, val
+        raise DataError(f"{train.source}: no training images for class{plural} {names}")
+    return train, replace(val, classes=train.classes)
+
+
+def _read_split(folder: Path, num_classes: int, train_classes: tuple[str, ...] | None) -> ImageList:
+    """``folder``'s image list if it has one (even a broken one), else its class folders."""
+    list_file = folder / LIST_NAME
+    if not (list_file.exists() or list_file.is_symlink()):
+        return read_class_folders(folder, num_classes, train_classes)
+    if num_classes == 0:
+        num_classes = infer_num_classes(list_file)
+    return read_image_list(list_file, num_classes)
 
 
 def _class_colour(label: int, num_classes: int) -> np.ndarray:
@@ -358,14 +458,18 @@ def make_image_tree(
     num_classes: int = 12,
     size: int = 32,
     seed: int = 0,
+    layout: str = "list",
 ) -> Path:
     """Write a tiny VisDA-layout tree of generated images and return ``root``.
 
     Each class has its own colour; ``train/`` holds clean PNG "renders" (flat colour plus a
     lighter square), ``validation/`` holds noisier JPEG "photos" of the same classes. Images
-    go to ``<split>/<class name>/<index>.<ext>``; the image lists are overwritten.
+    go to ``<split>/<class name>/<index>.<ext>``. ``layout='list'`` also (over)writes each
+    split's image list; ``layout='folders'`` writes none, leaving the class folders to be read.
     """
     _check_num_classes(num_classes)
+    if layout not in ("list", "folders"):
+        raise ConfigError(f"layout must be 'list' or 'folders', got {layout!r}")
     if n_per_class < 1:
         raise ConfigError(f"n_per_class must be >= 1, got {n_per_class}")
     if size < 8:
@@ -388,5 +492,6 @@ def make_image_tree(
                 rel = f"{name}/{i:04d}.{ext}"
                 image.save(root / split / rel)
                 lines.append(f"{rel} {label}\n")
-        (root / split / LIST_NAME).write_text("".join(lines), encoding="utf-8")
+        if layout == "list":
+            (root / split / LIST_NAME).write_text("".join(lines), encoding="utf-8")
     return root

@@ -122,7 +122,6 @@ def _visda_splits(cfg: FinetuneConfig) -> Splits:
     if cfg.data_root is None:
         raise ConfigError("--data-root is required with --dataset visda")
     syn, real = il.load_visda_lists(Path(cfg.data_root), num_classes=cfg.num_classes)
-    num_classes = max(syn.labels) + 1 if cfg.num_classes == 0 else cfg.num_classes
     rng = np.random.default_rng(cfg.data_seed)
     syn_y, real_y = np.asarray(syn.labels), np.asarray(real.labels)
 
@@ -153,5 +152,5 @@ def _visda_splits(cfg: FinetuneConfig) -> Splits:
         proxies=proxies,
         chosen_proxy=cfg.reward_proxy,
         test=subset(real, test, train=False),
-        classes=tuple(il.class_name(k, num_classes) for k in range(num_classes)),
+        classes=syn.classes,
     )

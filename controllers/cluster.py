@@ -1,10 +1,12 @@
 """Joining or starting Ray, once for every script: checked before anything is scheduled.
 
 `start_ray(address, workers, cpus_per_worker, gpus_per_worker)` joins the cluster at `address`
-(after checking in seconds that it answers: `ray.init` would retry for minutes), or starts a
-local Ray sized to this machine (or to the CPUs and GPUs its caller declares, in a temp folder
-of its own). Either way it refuses, in one line, a job whose workers (env runners or trials) do
-not fit in the cluster's CPUs and GPUs, and prints what it joined.
+(after checking in seconds that it answers: `ray.init` would retry for minutes); with no
+address it does what `ray.init()` does: it joins the cluster that RAY_ADDRESS names (as under
+`ray job submit`) or that `ray start` left on this machine, and only when there is none starts
+a local Ray sized to this machine (or to the CPUs and GPUs its caller declares, in a temp
+folder of its own). Either way it refuses, in one line, a job whose workers (env runners or
+trials) do not fit in the cluster's CPUs and GPUs, and prints what it joined.
 """
 
 from __future__ import annotations
@@ -25,6 +27,17 @@ def check_reachable(address: str) -> None:
         socket.create_connection((host, int(port)), timeout=5).close()
     except (OSError, ValueError) as exc:
         raise ConfigError(f"--address {address}: cannot reach Ray ({exc})") from None
+
+
+def _running_cluster() -> bool:
+    """Whether `ray.init()` with no address would join a cluster rather than start one: one
+    named by RAY_ADDRESS (what `ray job submit` sets for its driver), or one that `ray start`
+    left on this machine (Ray records its address under its temp folder)."""
+    if os.environ.get("RAY_ADDRESS"):
+        return True
+    from ray._private.services import find_bootstrap_address  # what ray.init() itself reads
+
+    return find_bootstrap_address(None) is not None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -54,6 +67,8 @@ def start_ray(
     process's own with its files there, never one found through RAY_ADDRESS or `ray start`."""
     import ray
 
+    if not address and temp_dir is None and num_cpus is None and _running_cluster():
+        address = "auto"  # Ray's own rule: RAY_ADDRESS (ray job submit) or `ray start` here
     if address:
         check_reachable(address)
         try:

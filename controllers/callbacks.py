@@ -1,7 +1,9 @@
 """RLlib callback: the fine-tuning signals a user watches, as custom metrics.
 
-They land under `env_runners/asg/...` in every training result, so Tune's progress table,
-TensorBoard and the Ray dashboard all show them.
+They land under `env_runners/asg/...` in every training result, so Tune's progress table and
+TensorBoard show them; every window is also recorded as a Prometheus series on the env
+runner's node (`controllers.ray_metrics`), which a cluster's monitoring and the dashboard's
+metrics page read.
 """
 
 from __future__ import annotations
@@ -12,8 +14,15 @@ import numpy as np
 import torch
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
+from controllers.ray_metrics import record_run, record_window
+
 
 class ASGMetricsCallback(RLlibCallback):
+    def on_episode_step(self, *, episode, **kwargs) -> None:
+        infos = episode.get_infos()
+        if infos and "multipliers" in infos[-1]:
+            record_window("meta_training", "meta_training", infos[-1])
+
     def on_episode_end(self, *, episode, metrics_logger=None, **kwargs) -> None:
         if metrics_logger is None:
             return
@@ -21,6 +30,7 @@ class ASGMetricsCallback(RLlibCallback):
         if not infos:
             return
         last = infos[-1]
+        record_run("meta_training", "meta_training")
 
         def log(key: str, value: float, reduce: str = "mean") -> None:
             if value is not None and math.isfinite(value):

@@ -40,6 +40,19 @@ def _running_cluster() -> bool:
     return find_bootstrap_address(None) is not None
 
 
+def _token_hint() -> str:
+    """How to open a dashboard that asks for Ray's token (Ray 2.5x turns token authentication
+    on by itself): its 'Authentication Token Required' dialog takes what `ray get-auth-token`
+    prints."""
+    try:
+        from ray._private.authentication.authentication_utils import is_token_auth_enabled
+
+        enabled = is_token_auth_enabled()
+    except ImportError:
+        return ""
+    return " (it asks for Ray's token: run `ray get-auth-token`)" if enabled else ""
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -120,6 +133,6 @@ def start_ray(
             f"{gpus:g} GPUs"
         )
     url = getattr(ctx, "dashboard_url", None)
-    where = f"; dashboard: http://{url}" if url else ""
+    where = f"; dashboard: http://{url}{_token_hint()}" if url else ""
     print(f"[asg] Ray up: {cpus:g} CPUs, {gpus:g} GPUs{where}", flush=True)
     return {"CPU": cpus, "GPU": gpus}

@@ -19,6 +19,7 @@ import torch
 from ray import tune
 
 from controllers.baselines import FixedPolicy, Policy, RandomPolicy
+from controllers.ray_metrics import record_run, record_window
 from controllers.rollout import Resume, policy_state, run_episode
 from controllers.saved_policy import RLModulePolicy
 from controllers.spec import ControllerSpec
@@ -123,6 +124,9 @@ def controller_trainable(config: dict[str, Any]) -> None:
         resume = Resume(saved["env"], saved["policy"], saved["window"], saved["return"])
 
     def report(window: int, info: dict[str, Any], reward: float, total: float, done: bool):
+        record_window("evaluation", spec.method, info)
+        if done:
+            record_run("evaluation", spec.method)
         metrics = {
             "seed": seed,
             "window": window,

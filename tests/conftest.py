@@ -21,6 +21,7 @@ FIRST = (
     "test_rllib_algorithms.py",
     "test_rllib_learns.py",
     "test_faults.py",
+    "test_monitoring.py",
     "test_env.py",
     "test_csg.py",
     "test_cluster.py",

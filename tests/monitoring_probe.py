@@ -1,0 +1,54 @@
+"""Run by tests/test_monitoring.py in a subprocess with a private Ray: one meta-training
+iteration (RLlib, env runner in the driver) and one evaluation run (a Tune trial) of the tiny
+preset, then scrape this node's Prometheus endpoint, as Prometheus would, and print the
+project's series (JSON lines) on stdout. Argument: the metrics export port."""
+
+import json
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import ray
+
+from controllers.algorithms import Resources, build_algo_config
+from controllers.callbacks import ASGMetricsCallback
+from controllers.spec import baseline
+from controllers.tune_runs import TrialResources, run_controllers
+from trainables.config import preset
+
+port = int(sys.argv[1])
+ray.init(
+    num_cpus=2,
+    include_dashboard=False,
+    log_to_driver=False,
+    _metrics_export_port=port,
+    _system_config={"metrics_report_interval_ms": 500},
+)
+cfg = preset("tiny")
+algo = build_algo_config(
+    "PPO",
+    {"preset": "tiny", "report_test": False},
+    windows_per_episode=cfg.windows,
+    resources=Resources(num_env_runners=0),
+    episodes_per_iteration=1,
+    callbacks=ASGMetricsCallback,
+).build_algo()
+algo.train()
+with tempfile.TemporaryDirectory() as d:
+    run_controllers([baseline("hand_tuned")], [0], cfg, Path(d), "probe", TrialResources(1, 0, 1))
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:  # until both phases' series are exported (or give up)
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    lines = [line for line in text.splitlines() if line.startswith("ray_asg_")]
+    if all(f'phase="{p}"' in text for p in ("meta_training", "evaluation")):
+        break
+    time.sleep(1)
+algo.stop()
+for line in lines:
+    name, _, rest = line.partition("{")
+    labels = dict(kv.split("=", 1) for kv in rest.rsplit("}", 1)[0].split(","))
+    labels = {k: v.strip('"') for k, v in labels.items()}
+    print(json.dumps({"name": name, "labels": labels, "value": float(line.rsplit(" ", 1)[1])}))
+ray.shutdown()

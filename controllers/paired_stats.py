@@ -7,6 +7,7 @@ paired noise; it, not the spread of either schedule alone, sets which difference
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -100,6 +101,10 @@ class TwoWay:
     def paired_sd(self) -> float:
         """Expected sd of a paired difference between two schedules: sqrt(2) x residual sd."""
         return math.sqrt(2.0) * self.residual_sd
+
+    def to_dict(self) -> dict[str, float]:
+        """The fields and the paired sd (as power.json records them)."""
+        return dataclasses.asdict(self) | {"paired_sd": self.paired_sd}
 
 
 def two_way(table: np.ndarray) -> TwoWay:

@@ -4,7 +4,8 @@ A `Schedule` holds one multiplier per layer group for the whole run. `run_study`
 (variant, schedule, seed) cell in a pool of worker processes; each worker builds an env once per
 variant and reuses it for every seed (one data render, one frozen pass, one probe fit), so a
 run costs its SGD and its evaluations, not a process start. Each finished run is appended to
-`runs.jsonl` at once: a killed study loses only the runs in flight, and `resume` skips the rest.
+`runs.jsonl` at once (a `StaticRun` a line): a killed study loses only the runs in flight, and
+`run_study` skips the rest when the command runs again.
 """
 
 from __future__ import annotations
@@ -101,6 +102,72 @@ def _key(c: Cell) -> tuple[str, str, int]:
     return (c.variant, c.schedule, c.seed)
 
 
+@dataclass(frozen=True)
+class StaticRun:
+    """One finished run of a static schedule: a line of `runs.jsonl` (`to_dict()`, the same
+    keys as ever), read back by `from_dict()`. Accuracies are fractions (0-1)."""
+
+    variant: str
+    schedule: str
+    seed: int
+    test_acc: float
+    """Real-target mean per-class accuracy."""
+    proxy_acc: float
+    """Final accuracy on the proxy split that fed the reward."""
+    initial_proxy_acc: float
+    """The proxy accuracy at the head start, before the first window."""
+    episode_return: float
+    diverged: bool
+    run_s: float
+    """The run's wall seconds (the worker's env build aside)."""
+    sgd_s: float
+    """The seconds of its SGD windows."""
+    build_s: float
+    """Getting the worker's env: the build for a worker's first run of a variant, else ~0."""
+    pid: int
+    """The worker process that ran it."""
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.variant, self.schedule, self.seed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> StaticRun:
+        """A run read back from `to_dict()`; a missing or unknown key, or a value of the wrong
+        type, is a ValueError naming it."""
+        if not isinstance(d, dict):
+            raise ValueError(f"not a StaticRun: a {type(d).__name__}, not a JSON object")
+        unknown = sorted(set(d) - set(_RUN_FIELDS))
+        missing = [k for k in _RUN_FIELDS if k not in d]
+        if unknown or missing:
+            why = [
+                f"{what} key(s) {keys}"
+                for what, keys in [("unknown", unknown), ("missing", missing)]
+                if keys
+            ]
+            raise ValueError(f"not a StaticRun: {', '.join(why)}")
+        return cls(**{k: _typed(k, kind, d[k]) for k, kind in _RUN_FIELDS.items()})
+
+
+_RUN_FIELDS = {f.name: str(f.type) for f in dataclasses.fields(StaticRun)}
+
+
+def _typed(name: str, kind: str, value: Any) -> Any:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    ok = {
+        "str": isinstance(value, str),
+        "bool": isinstance(value, bool),
+        "int": number and isinstance(value, int),
+        "float": number,
+    }[kind]
+    if not ok:
+        raise ValueError(f"not a StaticRun: {name} = {value!r} is not a {kind}")
+    return float(value) if kind == "float" else value
+
+
 # ---- in the worker process -------------------------------------------------------------------
 def _init_worker(threads: int) -> None:
     import torch
@@ -109,7 +176,7 @@ def _init_worker(threads: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
-def _run_cell(cell: Cell, config: dict[str, Any]) -> dict[str, Any]:
+def _run_cell(cell: Cell, config: dict[str, Any]) -> StaticRun:
     from controllers.baselines import FixedPolicy
     from controllers.rollout import run_episode
     from envs.reuse import reused_env
@@ -121,31 +188,38 @@ def _run_cell(cell: Cell, config: dict[str, Any]) -> dict[str, Any]:
     schedule = parse_schedule(cell.schedule, groups, levels)
     policy = FixedPolicy(list(schedule.multipliers), env.action_encoding, levels)
     summary = run_episode(env, policy, cell.seed, method=cell.schedule)
-    return {
+    return StaticRun(
         **dataclasses.asdict(cell),
-        "test_acc": summary.test_acc,
-        "proxy_acc": summary.proxy_acc,
-        "initial_proxy_acc": summary.initial_proxy_acc,
-        "episode_return": summary.episode_return,
-        "diverged": summary.diverged,
-        "run_s": summary.wall_s,
-        "sgd_s": summary.window_s * len(summary.multipliers),
-        "build_s": build_s,
-        "pid": os.getpid(),
-    }
+        test_acc=summary.test_acc,
+        proxy_acc=summary.proxy_acc,
+        initial_proxy_acc=summary.initial_proxy_acc,
+        episode_return=summary.episode_return,
+        diverged=summary.diverged,
+        run_s=summary.wall_s,
+        sgd_s=summary.window_s * len(summary.multipliers),
+        build_s=build_s,
+        pid=os.getpid(),
+    )
 
 
 # ---- in the driver ---------------------------------------------------------------------------
-def read_runs(path: Path) -> list[dict[str, Any]]:
-    """The finished runs of `runs.jsonl` (a last line cut by a kill is ignored)."""
+def read_runs(path: Path) -> list[StaticRun]:
+    """The finished runs of `runs.jsonl` (a line cut by a kill is ignored); a line that is JSON
+    but not a run is a one-line ConfigError naming the file and the line."""
     if not path.exists():
         return []
     runs = []
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
         try:
-            runs.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
             continue
+        try:
+            runs.append(StaticRun.from_dict(record))
+        except ValueError as exc:
+            raise ConfigError(
+                f"{path} line {number}: {exc} (another study's file? use another --output-dir)"
+            ) from None
     return runs
 
 
@@ -165,17 +239,18 @@ def run_study(
     runs_file: Path,
     workers: int = 2,
     threads_per_worker: int = 1,
-    on_run: Callable[[dict[str, Any], int, int], None] | None = None,
-) -> list[dict[str, Any]]:
+    on_run: Callable[[StaticRun, int, int], None] | None = None,
+) -> list[StaticRun]:
     """Run every cell not already in `runs_file`; returns all of the file's runs for these
-    cells. `on_run(record, done, total)` after each finished run."""
+    cells. `on_run(run, done, total)` after each finished run."""
     check_schedules(variants, schedules)
     configs = {v.name: dataclasses.asdict(v.config) for v in variants}
     todo_all = cells(variants, schedules, seeds)
     wanted = {_key(c) for c in todo_all}
-    done = {(r["variant"], r["schedule"], r["seed"]): r for r in read_runs(runs_file)}
+    done = {r.key: r for r in read_runs(runs_file)}
     todo = [c for c in todo_all if _key(c) not in done]
     runs_file.parent.mkdir(parents=True, exist_ok=True)
+    _end_cut_line(runs_file)
     finished = len(todo_all) - len(todo)
     with (
         runs_file.open("a") as out,
@@ -188,36 +263,52 @@ def run_study(
         while running:
             finished_now, running = wait(running, return_when=FIRST_COMPLETED)
             for future in finished_now:
-                record = future.result()
-                out.write(json.dumps(record) + "\n")
+                run = future.result()
+                out.write(json.dumps(run.to_dict()) + "\n")
                 out.flush()
-                done[_key(Cell(record["variant"], record["schedule"], record["seed"]))] = record
+                done[run.key] = run
                 finished += 1
                 if on_run is not None:
-                    on_run(record, finished, len(todo_all))
+                    on_run(run, finished, len(todo_all))
                 for c in _take(pending, 1):
                     running.add(pool.submit(_run_cell, c, configs[c.variant]))
     return [r for k, r in done.items() if k in wanted]
+
+
+def _end_cut_line(path: Path) -> None:
+    """End a last line cut by a kill, so that the next run appended starts a line of its own."""
+    if path.exists() and path.stat().st_size:
+        with path.open("rb") as f:
+            f.seek(-1, os.SEEK_END)
+            cut = f.read(1) != b"\n"
+        if cut:
+            with path.open("a") as f:
+                f.write("\n")
 
 
 def _take(it: Iterator[Cell], n: int) -> list[Cell]:
     return [c for _, c in zip(range(n), it, strict=False)]
 
 
+def _real_acc(run: StaticRun) -> float:
+    return run.test_acc
+
+
 def by_seed(
-    runs: Sequence[dict[str, Any]], variant: str, metric: str = "test_acc"
+    runs: Sequence[StaticRun], variant: str, metric: Callable[[StaticRun], float] = _real_acc
 ) -> dict[str, dict[int, float]]:
-    """{schedule: {seed: metric in points}} for one variant."""
+    """{schedule: {seed: metric in points}} for one variant (`metric`: a run's fraction, by
+    default its real accuracy)."""
     table: dict[str, dict[int, float]] = {}
     for r in runs:
-        if r["variant"] == variant:
-            table.setdefault(r["schedule"], {})[int(r["seed"])] = 100.0 * float(r[metric])
+        if r.variant == variant:
+            table.setdefault(r.schedule, {})[r.seed] = 100.0 * metric(r)
     return table
 
 
-def cost_ratio(runs: Sequence[dict[str, Any]]) -> float:
+def cost_ratio(runs: Sequence[StaticRun]) -> float:
     """Wall time of the runs, their workers' env builds included, over the time of their SGD
     windows (1.0: a run costs only its SGD)."""
-    run_s = np.sum([r["run_s"] + r["build_s"] for r in runs])
-    sgd_s = np.sum([r["sgd_s"] for r in runs])
+    run_s = np.sum([r.run_s + r.build_s for r in runs])
+    sgd_s = np.sum([r.sgd_s for r in runs])
     return float(run_s / sgd_s) if sgd_s > 0 else float("nan")

@@ -102,3 +102,24 @@ def test_device_part_smoke_on_the_cpu(tmp_path, capsys):
         assert loop["images_per_s"] > 0 and loop["peak_memory_gib"] is None  # n/a on the CPU
     printed = capsys.readouterr().out
     assert "CPU only" in printed and "| resnet50 | env SGD windows |" in printed
+
+
+def test_run_cost_reads_the_static_studys_typed_runs(monkeypatch):
+    """`--parts runcost` over `run_study`'s StaticRun records (a stand-in study, no training)."""
+    from controllers import static_study
+    from controllers.static_study import StaticRun
+    from experiments.benchmarks.runcost import SCHEDULE, run_cost
+
+    def study(variants, schedules, seeds, runs_file, workers):
+        assert [v.name for v in variants] == ["tiny"] and schedules == [SCHEDULE]
+        assert seeds == [0, 1] and runs_file.name == "runs.jsonl" and workers == 1
+        return [
+            StaticRun("tiny", SCHEDULE, seed, 0.5, 0.9, 0.7, 0.2, False, run_s, 8.0, build_s, 1)
+            for seed, run_s, build_s in [(0, 10.0, 4.0), (1, 12.0, 0.0)]
+        ]
+
+    monkeypatch.setattr(static_study, "run_study", study)
+    cost = run_cost("tiny", 2)
+    assert cost.runs == 2 and cost.build_s == 4.0
+    assert cost.run_s == [10.0, 12.0] and cost.sgd_s == [8.0, 8.0]
+    assert cost.wall_over_sgd == pytest.approx(26.0 / 16.0)

@@ -1,16 +1,26 @@
-"""The power study: its paired statistics, its schedule language and its resumable runs."""
+"""The power study: its paired statistics, its schedule language, its typed and resumable runs,
+and its report of the committed studies."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats
 
 from controllers import paired_stats as ps
-from controllers.static_study import parse_schedule
+from controllers.static_study import StaticRun, Variant, parse_schedule, read_runs, run_study
+from trainables.config import preset
 from trainables.errors import ConfigError
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+AVERAGING = RESULTS / "benchmark_averaging"
+RUN_KEYS = [
+    "variant", "schedule", "seed", "test_acc", "proxy_acc", "initial_proxy_acc",
+    "episode_return", "diverged", "run_s", "sgd_s", "build_s", "pid",
+]  # fmt: skip
 
 GROUPS = ("stem", "blocks1_2", "blocks3", "blocks4_5", "blocks6_7", "head_conv", "head")
 LOG = (0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
@@ -86,6 +96,7 @@ def test_power_study_runs_reports_and_resumes(tmp_path, capsys):
     assert code == 0, out
     runs = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
     assert len(runs) == 4 and {r["seed"] for r in runs} == {50000, 50001}
+    assert all(list(r) == RUN_KEYS for r in runs)
     result = json.loads((tmp_path / "power.json").read_text())
     entry = result["variants"]["config"]
     assert entry["two_way"]["n_seeds"] == 2 and len(entry["pairs_vs_best"]) == 1
@@ -114,3 +125,72 @@ def test_power_study_bad_input_is_one_line(tmp_path, capsys, args, flag):
         capsys, power_study.main, "--preset", "tiny", "--output-dir", tmp_path, *args
     )
     assert code != 0 and flag in err and len(err.strip().splitlines()) == 1
+
+
+def test_static_run_round_trips_and_rejects_what_is_not_a_run():
+    line = json.loads(AVERAGING.joinpath("runs.jsonl").read_text().splitlines()[0])
+    run = StaticRun.from_dict(line)
+    assert list(run.to_dict()) == RUN_KEYS and run.to_dict() == line
+    assert StaticRun.from_dict(run.to_dict()) == run
+    assert run.key == (line["variant"], line["schedule"], line["seed"])
+    assert isinstance(StaticRun.from_dict(line | {"build_s": 0}).build_s, float)
+    missing = {k: v for k, v in line.items() if k != "pid"}
+    for bad, why in [
+        (line | {"wall_s": 1.0}, "unknown key"),
+        (missing, "missing key"),
+        (line | {"seed": "1"}, "seed"),
+        (line | {"diverged": 0}, "diverged"),
+        ([line], "not a JSON object"),
+    ]:
+        with pytest.raises(ValueError, match=why):
+            StaticRun.from_dict(bad)
+
+
+def test_committed_runs_read_back_and_reproduce_the_committed_study():
+    """results/benchmark_averaging: every line of runs.jsonl reads back as a StaticRun, and the
+    analysis of its runs gives the committed power.json's figures and power.md."""
+    from experiments.power.analysis import analyse
+    from experiments.power.markdown import markdown
+
+    lines = AVERAGING.joinpath("runs.jsonl").read_text().splitlines()
+    runs = read_runs(AVERAGING / "runs.jsonl")
+    assert [r.to_dict() for r in runs] == [json.loads(line) for line in lines]
+    committed = json.loads(AVERAGING.joinpath("power.json").read_text())
+    variants = [Variant(name, preset("embedded")) for name in committed["variants"]]
+    schedules = list(committed["variants"]["last"]["schedules"])
+    wanted = [r for r in runs if r.schedule in schedules]
+    result = analyse(wanted, variants, schedules, committed["target_half_width"])
+    result |= {"command": committed["command"], "wall_s": committed["wall_s"]}
+    for name, entry in result["variants"].items():
+        entry["config"] = committed["variants"][name]["config"]
+    assert result == committed
+    assert markdown(result) == AVERAGING.joinpath("power.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "study", ["benchmark_averaging", "benchmark_landscape", "benchmark_levers"]
+)
+def test_power_md_layout_of_every_committed_study(study):
+    from experiments.power.markdown import markdown
+
+    result = json.loads((RESULTS / study / "power.json").read_text())
+    assert markdown(result) == (RESULTS / study / "power.md").read_text()
+
+
+def test_a_killed_runs_file_resumes_without_rerunning_its_finished_runs(tmp_path):
+    """A last line cut by a kill is skipped and ended, so the next run gets a line of its own;
+    a study whose runs are all in the file starts no worker."""
+    lines = AVERAGING.joinpath("runs.jsonl").read_text().splitlines()[:4]
+    runs_file = tmp_path / "runs.jsonl"
+    runs_file.write_text("\n".join(lines) + "\n" + lines[0][:40])
+    first = [StaticRun.from_dict(json.loads(line)) for line in lines]
+    assert read_runs(runs_file) == first
+    variants = [Variant(first[0].variant, preset("embedded"))]
+    schedules = sorted({r.schedule for r in first})
+    seeds = sorted({r.seed for r in first})
+    done = run_study(variants, schedules, seeds, runs_file, workers=1)
+    assert sorted(done, key=lambda r: r.key) == sorted(first, key=lambda r: r.key)
+    assert runs_file.read_text().endswith(lines[0][:40] + "\n")
+    runs_file.write_text(lines[0] + "\n" + json.dumps({"variant": "x"}) + "\n")
+    with pytest.raises(ConfigError, match="line 2: not a StaticRun"):
+        read_runs(runs_file)

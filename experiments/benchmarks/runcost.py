@@ -32,7 +32,7 @@ def run_cost(preset_name: str, runs: int) -> RunCost:
     from trainables.config import preset
 
     with tempfile.TemporaryDirectory() as d:
-        records = run_study(
+        finished = run_study(
             [Variant(preset_name, preset(preset_name))],
             [SCHEDULE],
             list(range(runs)),
@@ -40,9 +40,9 @@ def run_cost(preset_name: str, runs: int) -> RunCost:
             workers=1,
         )
     return RunCost(
-        runs=len(records),
-        wall_over_sgd=cost_ratio(records),
-        build_s=sum(r["build_s"] for r in records),
-        run_s=[r["run_s"] for r in records],
-        sgd_s=[r["sgd_s"] for r in records],
+        runs=len(finished),
+        wall_over_sgd=cost_ratio(finished),
+        build_s=sum(r.build_s for r in finished),
+        run_s=[r.run_s for r in finished],
+        sgd_s=[r.sgd_s for r in finished],
     )

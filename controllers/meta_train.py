@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
 from ray.rllib.core import (
@@ -40,6 +41,11 @@ class Snapshot:
     meta_wall_s: float
     episode_return_mean: float
     """Mean proxy return of the training episodes of the last iteration (nan at 0)."""
+
+
+def episodes_of(result: dict[str, Any]) -> int:
+    """Fine-tuning runs (episodes) sampled so far, from an RLlib training result."""
+    return int(result.get("env_runners", {}).get("num_episodes_lifetime", 0))
 
 
 def snapshot_dir(out_dir: Path, milestone: int) -> Path:
@@ -108,9 +114,8 @@ def train_with_snapshots(
                 return [s for s in snapshots if s.milestone in wanted]
             result = algo.train()
             iteration += 1
-            env = result.get("env_runners", {})
-            episodes = offset + int(env.get("num_episodes_lifetime", 0))
-            ret = env.get("episode_return_mean", float("nan"))
+            episodes = offset + episodes_of(result)
+            ret = result.get("env_runners", {}).get("episode_return_mean", float("nan"))
             log(
                 f"[asg] meta-train iter {iteration}: {episodes} runs, proxy return "
                 f"{ret:+.3f}, {time.perf_counter() - t0:.0f}s"

@@ -161,20 +161,23 @@ def run_controllers(
     resume: bool = False,
 ) -> list[RunSummary]:
     """One fresh fine-tuning run per (controller, seed), as parallel Tune trials: every
-    method on the same seeds, so that reports can compare them pairwise."""
-    return _fit_controller_trials(
-        storage,
-        name,
-        resources,
-        resume,
-        param_space={
-            "finetune": dataclasses.asdict(cfg),
-            "controller": tune.grid_search([c.as_config() for c in controllers]),
-            "seed": tune.grid_search(seeds),
-        },
-        # Reused actors keep their env between trials (see tune_trainable._env_for).
-        tune_config=tune.TuneConfig(max_concurrent_trials=resources.concurrency, reuse_actors=True),
-    )
+    method on the same seeds, so that reports can compare them pairwise. A PBT controller's
+    runs are a population, an experiment of its own ('pbt', see `run_pbt`), run after."""
+    others = [c for c in controllers if not c.pbt]
+    runs: list[RunSummary] = []
+    if others:
+        runs = _fit_controller_trials(
+            _Experiment(cfg, seeds, storage, name, resources, resume),
+            {"controller": tune.grid_search([c.as_config() for c in others])},
+            # Reused actors keep their env between trials (see tune_trainable._env_for).
+            tune_config=tune.TuneConfig(
+                max_concurrent_trials=resources.concurrency, reuse_actors=True
+            ),
+        )
+    for spec in controllers:
+        if spec.pbt:
+            runs += run_pbt(cfg, storage, resources, seeds, resume, spec=spec)
+    return runs
 
 
 class MemberPBT(PopulationBasedTraining):
@@ -218,15 +221,10 @@ def run_pbt(
         hyperparam_mutations={"pbt_multipliers": {g: levels for g in groups}},
     )
     return _fit_controller_trials(
-        storage,
-        name,
-        resources,
-        resume,
-        param_space={
-            "finetune": dataclasses.asdict(cfg),
+        _Experiment(cfg, seeds, storage, name, resources, resume),
+        {
             "controller": spec.as_config(),
             "pbt_multipliers": {g: tune.choice(levels) for g in groups},
-            "seed": tune.grid_search(list(seeds)),
             "checkpoint_every": interval,
         },
         tune_config=tune.TuneConfig(
@@ -245,26 +243,42 @@ def run_pbt(
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class _Experiment:
+    """What every experiment of fine-tuning trials has: the run's config, the seeds (one trial
+    each, per controller), where it lives and how it runs."""
+
+    cfg: FinetuneConfig
+    seeds: list[int]
+    storage: Path
+    name: str
+    resources: TrialResources
+    resume: bool
+
+
 def _fit_controller_trials(
-    storage: Path,
-    name: str,
-    resources: TrialResources,
-    resume: bool,
-    param_space: dict[str, Any],
+    exp: _Experiment,
+    space: dict[str, Any],
     tune_config: tune.TuneConfig,
     keep: int | None = 2,
     prune_after: bool = False,
 ) -> list[RunSummary]:
+    """Fits `space` (the controller and what else varies) on every seed of `exp`."""
+    param_space = {
+        "finetune": dataclasses.asdict(exp.cfg),
+        **space,
+        "seed": tune.grid_search(list(exp.seeds)),
+    }
     tuner = make_tuner(
-        resources.wrap(controller_trainable),
-        storage,
-        name,
-        resume,
+        exp.resources.wrap(controller_trainable),
+        exp.storage,
+        exp.name,
+        exp.resume,
         param_space=param_space,
         # A finished trial's actor runs the next one: a new actor first spends seconds of CPU
         # importing torch and the project; every run seeds and builds its own env regardless.
         tune_config=dataclasses.replace(tune_config, reuse_actors=True),
-        run_config=trial_run_config(storage, name, keep),
+        run_config=trial_run_config(exp.storage, exp.name, keep),
     )
     grid = tuner.fit()
     runs = collect(grid)

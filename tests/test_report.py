@@ -9,8 +9,8 @@ import pytest
 from scipy.stats import t
 
 from envs.summary import RunSummary
+from experiments.lib.reward_scores import within_seed_correlation
 from experiments.report import MethodRow, paired_difference, summarise, verdict
-from experiments.reward_candidates import within_seed_correlation
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -120,7 +120,7 @@ def test_within_seed_correlation_sees_through_seed_offsets():
 
 
 def test_kl_on_off_is_compared_pairwise_with_retention():
-    from experiments.ablation import guidance_comparison
+    from experiments.lib.guidance_tables import guidance_comparison
 
     runs = []
     for seed in range(3):
@@ -135,7 +135,7 @@ def test_kl_on_off_is_compared_pairwise_with_retention():
 
 
 def test_guidance_table_pairs_each_guidance_with_none_and_prices_it_against_kl():
-    from experiments.ablation import guidance_table
+    from experiments.lib.guidance_tables import guidance_table
 
     runs = []
     for seed in range(4):
@@ -158,7 +158,7 @@ def test_guidance_table_pairs_each_guidance_with_none_and_prices_it_against_kl()
 
 
 def test_guidance_table_compares_the_learned_policy_with_csg_against_kl():
-    from experiments.ablation import guidance_table
+    from experiments.lib.guidance_tables import guidance_table
 
     runs = [
         run(method, seed, acc + seed / 100, window_s=window, imagenet_kl=0.3, imagenet_top5=0.5,
@@ -176,7 +176,7 @@ def test_guidance_table_compares_the_learned_policy_with_csg_against_kl():
 
 def test_ablation_results_files_from_run_summaries(tmp_path):
     """The whole results writer on RunSummary runs: every file, every section."""
-    from experiments.ablation import write_ablation_results
+    from experiments.lib.ablation_results import write_ablation_results
     from trainables.config import preset
 
     rows = ["hand_tuned (no KL)", "hand_tuned", "hand_tuned + CSG", "random"]
@@ -210,7 +210,10 @@ def test_learning_curve_finds_each_snapshot_by_its_runs_method(tmp_path):
     """Rows meet their snapshot through the mapping made with the specs (milestone order,
     whatever the method names sort as); a snapshot with no finished run has no row."""
     from controllers.meta_train import Snapshot
-    from experiments.learning_curve import Args, curve_methods, write_curve_results
+    from experiments.lib.curve_config import CurveConfig
+    from experiments.lib.curve_results import write_curve_results
+    from experiments.lib.curve_snapshots import curve_methods
+    from experiments.lib.study import StudyFlags
     from trainables.config import preset
 
     snaps = [Snapshot(m, m + 1, m // 4, f"/p/{m}", 10.0 * m, 0.1) for m in (256, 0, 16, 64)]
@@ -226,8 +229,8 @@ def test_learning_curve_finds_each_snapshot_by_its_runs_method(tmp_path):
     baselines = [run("hand_tuned", seed, 0.52 + seed / 100) for seed in range(2)]
     cfg = preset("tiny")
     table = write_curve_results(
-        tmp_path, "CMD", "tiny", cfg, cfg, Args(seeds=2), curve, runs, baselines,
-        {"meta_train": 60.0, "total": 120.0},
+        tmp_path, "CMD", "tiny", cfg, cfg, CurveConfig(seeds=2), StudyFlags(), curve, runs,
+        baselines, {"meta_train": 60.0, "total": 120.0},
     )  # fmt: skip
     rows = [line.split(" | ")[:3] for line in table.splitlines()[2:]]
     assert rows == [["| 1", "learned @0", "50.5 ± 0.7"], ["| 65", "learned @64", "55.5 ± 0.7"],

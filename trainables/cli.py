@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 import sys
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from trainables.config import PRESETS, FinetuneConfig, field_docs
@@ -68,6 +68,17 @@ def replayed(cls: type[T], recorded: dict[str, Any], key: str, fallback: T) -> T
     return dataclasses.replace(fallback, **values)  # type: ignore[type-var]
 
 
+def script_parser(doc: str, preset: str) -> OneLineErrorParser:
+    """A script's parser: its docstring's first paragraph as description, defaults shown in
+    --help, one-line errors, and the `--preset` flag (default `preset`)."""
+    parser = OneLineErrorParser(
+        description=doc.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_preset_flag(parser, preset)
+    return parser
+
+
 def add_preset_flag(parser: argparse.ArgumentParser, default: str) -> None:
     parser.add_argument(
         "--preset",
@@ -78,10 +89,15 @@ def add_preset_flag(parser: argparse.ArgumentParser, default: str) -> None:
     )
 
 
-def add_dataclass_args(parser: argparse.ArgumentParser, defaults: Any, title: str) -> None:
+def add_dataclass_args(
+    parser: argparse.ArgumentParser,
+    defaults: Any,
+    title: str,
+    helps: Mapping[str, str] | None = None,
+) -> None:
     """One flag per field of the dataclass instance `defaults`: `--field-name`, its docstring
-    as help, its value as default; booleans get `--x/--no-x`."""
-    docs = field_docs(type(defaults))
+    (or `helps[field]`) as help, its value as default; booleans get `--x/--no-x`."""
+    docs = {**field_docs(type(defaults)), **(helps or {})}
     hints = typing.get_type_hints(type(defaults))
     group = parser.add_argument_group(title)
     for f in dataclasses.fields(defaults):
@@ -112,20 +128,6 @@ def dataclass_from_args(cls: type[T], args: argparse.Namespace) -> T:
 
 def config_from_args(args: argparse.Namespace) -> FinetuneConfig:
     return dataclass_from_args(FinetuneConfig, args)
-
-
-def parse_script(
-    argv: Sequence[str] | None, description: str, args_defaults: T, title: str
-) -> tuple[str, FinetuneConfig, T]:
-    """(preset, FinetuneConfig, the script's own argument dataclass) for a script whose flags
-    are `--preset`, one per field of `args_defaults`, and one per FinetuneConfig field."""
-    preset = preset_from_argv(argv)
-    parser = OneLineErrorParser(description=description)
-    add_preset_flag(parser, preset)
-    add_dataclass_args(parser, args_defaults, title)
-    add_config_args(parser, PRESETS[preset])
-    ns = parser.parse_args(argv)
-    return preset, config_from_args(ns), dataclass_from_args(type(args_defaults), ns)
 
 
 def command_line(script: str, argv: Sequence[str] | None) -> str:

@@ -1,0 +1,133 @@
+"""The pipeline's own settings (experiments/asg_visda.py): meta-training, evaluation and
+cluster; the fine-tuning run itself is a FinetuneConfig. Both are recorded in results.json and
+replayed by `--config`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from experiments.lib.study import RayRequest
+from trainables.errors import ConfigError
+
+if TYPE_CHECKING:
+    from controllers.spec import ControllerSpec
+    from controllers.tune_runs import TrialResources
+    from trainables.config import FinetuneConfig
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Meta-training, evaluation and cluster settings (the fine-tuning run is FinetuneConfig)."""
+
+    address: str | None = None
+    """Ray cluster to join: 'auto' or host:port. Without it: the cluster RAY_ADDRESS names (as
+    under `ray job submit --working-dir .`) or that `ray start` left on this machine, else a
+    local Ray."""
+    algo: str = "PPO"
+    """RLlib algorithm that trains the controller: PPO, APPO, IMPALA (MultiDiscrete), SAC (Box),
+    DQN (Discrete)."""
+    use_lstm: bool = False
+    """Recurrent policy (RLlib's LSTM model config), as ASG's was."""
+    num_env_runners: int = 2
+    """RLlib env runners: fine-tuning runs sampled in parallel during meta-training; also the
+    number of evaluation trials run at once."""
+    cpus_per_env_runner: float = 1
+    """CPUs per env runner and per evaluation trial."""
+    gpus_per_env_runner: float = 0
+    """GPUs per env runner and per evaluation trial (fractions share a GPU)."""
+    meta_episodes: int = 24
+    """Meta-training budget: fine-tuning runs (episodes) the RL algorithm may sample."""
+    meta_iters_per_window: int = 3
+    """SGD iterations per window of the meta-training runs (0: --iters-per-window). Fewer than
+    at evaluation makes meta-training cheap; everything else about the run is the same."""
+    episodes_per_iteration: int = 4
+    """Episodes per RLlib training iteration (sets train_batch_size_per_learner)."""
+    seeds: int = 3
+    """Evaluation seeds, the same for every method (PBT: one member per seed); disjoint from
+    the seeds meta-training sees."""
+    baselines: str = "hand_tuned,uniform@0.1"
+    """Comma-separated non-learned controllers to compare with (empty: none): constant, cosine,
+    step, hand_tuned, random, pbt, uniform@<m>."""
+    greedy: bool = False
+    """Deploy the learned policy greedily instead of sampling its actions (ASG samples)."""
+    policy_checkpoint: str | None = None
+    """Skip meta-training and deploy this exported policy folder (what <output-dir>/policy/
+    holds; an RLlib checkpoint must be exported first, see the README)."""
+    output_dir: str = "runs/asg"
+    """Where results, TensorBoard logs and checkpoints go (a shared path on a cluster)."""
+    resume: bool = False
+    """Continue an interrupted run in --output-dir from its last checkpoints."""
+    dashboard: bool = True
+    """Start Ray's dashboard with the local Ray (--no-dashboard: a lighter Ray on a small
+    machine; a cluster joined with --address keeps its own)."""
+    dashboard_host: str = "127.0.0.1"
+    """Interface the local Ray dashboard binds to."""
+
+    def baseline_names(self) -> list[str]:
+        return [b for b in self.baselines.split(",") if b]
+
+    def expected_runs(self) -> int:
+        """Evaluation runs of a complete pipeline: every method on every seed."""
+        return self.seeds * (1 + len(self.baseline_names()))
+
+    def ray(self) -> RayRequest:
+        return RayRequest(
+            self.address,
+            self.num_env_runners,
+            self.cpus_per_env_runner,
+            self.gpus_per_env_runner,
+            flag="--num-env-runners",
+            dashboard=self.dashboard,
+            dashboard_host=self.dashboard_host,
+        )
+
+    def resources(self) -> TrialResources:
+        """Evaluation trials: an env runner's resources each, as many at once as env runners."""
+        from controllers.tune_runs import TrialResources
+
+        return TrialResources(
+            self.cpus_per_env_runner, self.gpus_per_env_runner, self.num_env_runners
+        )
+
+    def methods(self, policy_dir: Path, encoding: str) -> list[ControllerSpec]:
+        """The learned policy in `policy_dir` and the baselines, in table order."""
+        from controllers.spec import baseline, learned
+
+        label = "learned (saved policy)" if self.policy_checkpoint else f"learned ({self.algo})"
+        specs = [learned(label, str(policy_dir), encoding, greedy=self.greedy)]
+        return specs + [baseline(b) for b in self.baseline_names()]
+
+
+# Meta-training budgets scaled to each preset's cost per episode (other presets: the defaults).
+PIPELINE_PRESETS: dict[str, PipelineConfig] = {
+    "tiny": PipelineConfig(
+        meta_episodes=4, seeds=2, meta_iters_per_window=0, episodes_per_iteration=2
+    ),
+    "embedded": PipelineConfig(),
+    "visda": PipelineConfig(
+        meta_episodes=100, seeds=3, episodes_per_iteration=4, meta_iters_per_window=100
+    ),
+}
+
+
+def check_pipeline(pipe: PipelineConfig, cfg: FinetuneConfig) -> None:
+    """One-line ConfigErrors naming the flag, before anything starts: unknown baselines, counts
+    below 1, baselines whose multipliers are not levels of the run `cfg`."""
+    from controllers.spec import baseline, check_levels
+
+    for name in pipe.baseline_names():
+        try:
+            baseline(name)
+        except ConfigError as exc:
+            raise ConfigError(f"--baselines: {exc}") from None
+    for name in ("num_env_runners", "meta_episodes", "seeds", "episodes_per_iteration"):
+        if getattr(pipe, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be >= 1")
+    if pipe.meta_iters_per_window < 0:
+        raise ConfigError("--meta-iters-per-window must be >= 0")
+    if pipe.cpus_per_env_runner <= 0 or pipe.gpus_per_env_runner < 0:
+        raise ConfigError("--cpus-per-env-runner must be > 0 and --gpus-per-env-runner >= 0")
+    for name in pipe.baseline_names():
+        check_levels(baseline(name), cfg, "--baselines")

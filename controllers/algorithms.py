@@ -74,6 +74,60 @@ class Resources:
     gpus_per_learner: float = 0
 
 
+def training_settings(algo: str) -> tuple[str, ...]:
+    """The keyword arguments `AlgorithmConfig.training()` takes for `algo`: its own class's and
+    those its base classes' `training()` accept through **kwargs."""
+    import inspect
+
+    config_cls = type(algorithm_class(algo).get_default_config())
+    names: set[str] = set()
+    for cls in config_cls.__mro__:
+        if "training" in vars(cls):
+            params = inspect.signature(vars(cls)["training"]).parameters.values()
+            names |= {
+                p.name for p in params if p.kind is p.KEYWORD_ONLY or p.default is not p.empty
+            }
+    return tuple(sorted(names - {"self"}))
+
+
+def parse_training_settings(algo: str, text: str, flag: str = "--algo-config") -> dict[str, Any]:
+    """'lr=1e-4,num_epochs=8,entropy_coeff=0.02' into `training()` keyword arguments for
+    `algo`. Values are Python literals (numbers, True/False, lists, quoted strings); an unknown
+    key or a value that is not a literal is one line naming it."""
+    import ast
+
+    settings: dict[str, Any] = {}
+    if not text.strip():
+        return settings
+    known = training_settings(algo)
+    for part in _split_top_level(text):
+        key, sep, raw = part.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"{flag} {part!r}: expected <setting>=<value>")
+        if key not in known:
+            hint = ", ".join(k for k in known if not k.startswith("_"))[:300]
+            raise ConfigError(f"{flag} {key}: not a training setting of {algo} ({hint}, ...)")
+        try:
+            settings[key] = ast.literal_eval(raw.strip())
+        except (ValueError, SyntaxError):
+            raise ConfigError(f"{flag} {key}={raw.strip()}: not a Python literal") from None
+    return settings
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split at commas outside brackets, so that list values keep their commas."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += ch in "[({"
+        depth -= ch in "])}"
+        if ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return [p for p in (q.strip() for q in parts) if p]
+
+
 def action_encoding_for(algo: str) -> str:
     """The env action encoding that `algo` needs; a clear error for one that cannot fit."""
     if algo in UNSUPPORTED:
@@ -103,13 +157,15 @@ def build_algo_config(
     seed: int | None = 0,
     callbacks: type | None = None,
     env_creator: Callable[[dict[str, Any]], gym.Env] = make_env,
+    training: dict[str, Any] | None = None,
 ) -> AlgorithmConfig:
     """An RLlib AlgorithmConfig for `algo` on the syn-to-real env (or on the env that
     `env_creator` builds from `env_config`: tests pass stand-ins).
 
     `env_config` holds the creator's keyword arguments; its action encoding is set here to the
-    one `algo` needs. One training iteration consumes `episodes_per_iteration_for(
-    episodes_per_iteration, resources.num_env_runners)` episodes.
+    one `algo` needs. `training` (from `parse_training_settings`) overrides the project's
+    training settings last, as a user's `--algo-config`. One training iteration consumes
+    `episodes_per_iteration_for(episodes_per_iteration, resources.num_env_runners)` episodes.
     """
     encoding = action_encoding_for(algo)
     # Tune's registry lives in the running Ray cluster: register with the one in use now.
@@ -147,6 +203,11 @@ def build_algo_config(
         )
     config = config.rl_module(model_config=model)
     config = _algo_defaults(algo, config, batch, windows_per_episode)
+    if training:
+        try:
+            config = config.training(**training)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"--algo-config: {algo} refused it ({exc})") from None
     if callbacks is not None:
         config = config.callbacks(callbacks)
     return config

@@ -12,6 +12,7 @@ import math
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +41,44 @@ class TrialResources:
 
 
 class _Progress(tune.Callback):
-    """One line per reported result instead of Tune's full status tables."""
+    """One line per reported result instead of Tune's full status tables, and with `total`
+    (fine-tuning runs: trials, or meta-training episodes) 'k of N' with the time left."""
+
+    def __init__(self, total: int | None = None) -> None:
+        self.total, self.done, self.t0 = total, 0, time.monotonic()
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        print(f"[asg] {progress_line(trial.config, result)}", flush=True)
+        line = progress_line(trial.config, result)
+        episodes = result.get("env_runners", {}).get("num_episodes_lifetime")
+        if self.total and episodes:  # an RLlib iteration: its runs so far
+            line += "; " + runs_left(int(episodes), self.total, time.monotonic() - self.t0)
+        print(f"[asg] {line}", flush=True)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.done += 1
+        if self.total and "env_runners" not in (trial.last_result or {}):
+            left = runs_left(self.done, self.total, time.monotonic() - self.t0)
+            print(f"[asg] {left} ({trial_name(trial)} finished)", flush=True)
 
     def on_trial_error(self, iteration, trials, trial, **info):
         why = input_error_of(trial.get_error()) or f"see {trial.local_path}"
         print(f"[asg] trial {trial.trial_id} failed: {why}", flush=True)
+
+
+def runs_left(done: int, total: int, elapsed_s: float) -> str:
+    """'k of N runs, about M min left' (from the mean time per run so far in this process)."""
+    left = elapsed_s / max(done, 1) * max(total - done, 0)
+    return f"{done} of {total} runs, about {left / 60:.1f} min left"
+
+
+def trial_name(trial) -> str:
+    """A trial's readable name: what it runs (method and seed) and its id, for Tune's output,
+    its folders and TensorBoard."""
+    config = trial.config
+    method = config.get("controller", {}).get("method", trial.trainable_name)
+    seed = config.get("seed", "")
+    name = re.sub(r"[^A-Za-z0-9.@+-]+", "_", f"{method}_seed{seed}").strip("_")
+    return f"{name}_{trial.trial_id}"
 
 
 _INPUT_ERROR_LINE = re.compile(
@@ -79,8 +110,8 @@ class StopOnInputError(tune.Stopper):
         return self.error_file.exists()
 
 
-def progress_callback() -> tune.Callback:
-    return _Progress()
+def progress_callback(total: int | None = None) -> tune.Callback:
+    return _Progress(total)
 
 
 def progress_line(config: dict[str, Any], result: dict[str, Any]) -> str:
@@ -126,7 +157,11 @@ def make_tuner(trainable, storage: Path, name: str, resume: bool, **kwargs) -> t
 
 
 def durable_run_config(
-    storage: Path, name: str, checkpoint: tune.CheckpointConfig, **kwargs: Any
+    storage: Path,
+    name: str,
+    checkpoint: tune.CheckpointConfig,
+    total_runs: int | None = None,
+    **kwargs: Any,
 ) -> tune.RunConfig:
     """A RunConfig whose experiment state reaches storage within about a second of each
     result, so a driver killed at any moment resumes from a recent checkpoint (Tune's defaults
@@ -141,14 +176,16 @@ def durable_run_config(
         checkpoint_config=checkpoint,
         sync_config=tune.SyncConfig(sync_period=0),
         failure_config=tune.FailureConfig(max_failures=3),
-        callbacks=[progress_callback()],
+        callbacks=[progress_callback(total_runs)],
         verbose=0,
         **kwargs,
     )
 
 
-def trial_run_config(storage: Path, name: str, keep: int | None = 2) -> tune.RunConfig:
-    return durable_run_config(storage, name, tune.CheckpointConfig(num_to_keep=keep))
+def trial_run_config(
+    storage: Path, name: str, keep: int | None = 2, total_runs: int | None = None
+) -> tune.RunConfig:
+    return durable_run_config(storage, name, tune.CheckpointConfig(num_to_keep=keep), total_runs)
 
 
 def run_controllers(
@@ -264,6 +301,9 @@ def _fit_controller_trials(
     prune_after: bool = False,
 ) -> list[RunSummary]:
     """Fits `space` (the controller and what else varies) on every seed of `exp`."""
+    controllers = space["controller"]
+    grid = controllers.get("grid_search") if isinstance(controllers, dict) else None
+    total = len(exp.seeds) * (len(grid) if isinstance(grid, list) else 1)
     param_space = {
         "finetune": dataclasses.asdict(exp.cfg),
         **space,
@@ -277,8 +317,13 @@ def _fit_controller_trials(
         param_space=param_space,
         # A finished trial's actor runs the next one: a new actor first spends seconds of CPU
         # importing torch and the project; every run seeds and builds its own env regardless.
-        tune_config=dataclasses.replace(tune_config, reuse_actors=True),
-        run_config=trial_run_config(exp.storage, exp.name, keep),
+        tune_config=dataclasses.replace(
+            tune_config,
+            reuse_actors=True,
+            trial_name_creator=trial_name,
+            trial_dirname_creator=trial_name,
+        ),
+        run_config=trial_run_config(exp.storage, exp.name, keep, total_runs=total),
     )
     grid = tuner.fit()
     runs = collect(grid)

@@ -61,7 +61,7 @@ def parse(argv: list[str] | None) -> tuple[str, FinetuneConfig, CurveConfig, Stu
 def main(argv: list[str] | None = None) -> int:
     preset, cfg, args, flags, milestones = parse(argv)
 
-    from controllers.algorithms import action_encoding_for
+    from controllers.algorithms import action_encoding_for, parse_training_settings
     from experiments.lib.curve_results import write_curve_results
     from experiments.lib.curve_snapshots import (
         curve_methods,
@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
     baselines = baseline_runs(args.compare_with) if args.compare_with else None
     encoding = action_encoding_for(args.algo)
+    parse_training_settings(args.algo, args.algo_config)  # one line, before Ray starts
     # The env runners while meta-training, the evaluation trials after: the more must fit.
     ray = flags.ray()
     if args.num_env_runners > flags.concurrency:

@@ -381,6 +381,8 @@ def test_meta_training_never_computes_real_accuracy(shared_run):
         (["--schedule", "linear"], "--schedule"),
         (["--reward-metric", "f1"], "--reward-metric"),
         (["--verify-images", "-2"], "--verify-images"),
+        (["--algo-config", "learning_rate=1e-3"], "--algo-config learning_rate"),
+        (["--algo-config", "lr=fast"], "--algo-config lr=fast"),
     ],
 )
 def test_bad_flags_fail_fast_with_one_line(args, needle, tmp_path, capsys):

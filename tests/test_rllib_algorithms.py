@@ -148,3 +148,19 @@ def test_meta_training_continues_from_its_latest_snapshot(tmp_path):
                 other.stop()
     finally:
         algo.stop()
+
+
+def test_algo_config_settings_reach_the_algorithm_and_unknown_ones_are_refused():
+    from controllers.algorithms import parse_training_settings, training_settings
+
+    settings = parse_training_settings("PPO", "lr=1e-4,num_epochs=7,entropy_coeff=0.03")
+    assert settings == {"lr": 1e-4, "num_epochs": 7, "entropy_coeff": 0.03}
+    config = build_algo_config("PPO", {"preset": "tiny"}, windows_per_episode=3, training=settings)
+    assert (config.lr, config.num_epochs, config.entropy_coeff) == (1e-4, 7, 0.03)
+    default = build_algo_config("PPO", {"preset": "tiny"}, windows_per_episode=3)
+    assert default.num_epochs != 7  # the project's own value without the flag
+    assert "target_network_update_freq" in training_settings("DQN")
+    assert "target_network_update_freq" not in training_settings("PPO")
+    with pytest.raises(ConfigError, match="--algo-config target_network_update_freq: not a"):
+        parse_training_settings("PPO", "target_network_update_freq=10")
+    assert parse_training_settings("SAC", "tau=0.01,n_step=[1, 3]")["n_step"] == [1, 3]

@@ -12,6 +12,10 @@ class CurveConfig:
     """RLlib algorithm (see asg_visda.py --help)."""
     use_lstm: bool = False
     """Recurrent policy, as ASG's was."""
+    algo_config: str = ""
+    """Training settings passed to the algorithm's `AlgorithmConfig.training()`, over the
+    project's: 'lr=1e-4,num_epochs=8,entropy_coeff=0.02' (Python literals; an unknown setting
+    is refused in one line)."""
     meta_iters_per_window: int = 3
     """SGD iterations per window of the meta-training task (0: the preset's own)."""
     milestones: str = "0,16,64,256"

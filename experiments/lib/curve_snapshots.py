@@ -26,7 +26,7 @@ def meta_train_snapshots(
 ) -> list[Snapshot]:  # fmt: skip
     """The policy meta-trained on `meta_cfg` (proxy reward only), a snapshot in `out` at each
     milestone; snapshots saved there before are reused or continued from."""
-    from controllers.algorithms import Resources, build_algo_config
+    from controllers.algorithms import Resources, build_algo_config, parse_training_settings
     from controllers.meta_train import train_with_snapshots
     from trainables.models import MODEL_GROUPS
 
@@ -37,6 +37,7 @@ def meta_train_snapshots(
         resources=Resources(num_env_runners=args.num_env_runners),
         episodes_per_iteration=args.episodes_per_iteration,
         use_lstm=args.use_lstm,
+        training=parse_training_settings(args.algo, args.algo_config),
     )
     print(
         f"[asg] meta-training {args.algo} on {meta_cfg.windows} windows x "

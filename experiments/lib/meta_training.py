@@ -51,6 +51,7 @@ def meta_train(pipe: PipelineConfig, cfg: FinetuneConfig, storage: Path) -> Path
         Resources,
         build_algo_config,
         episodes_per_iteration_for,
+        parse_training_settings,
     )
     from controllers.callbacks import ASGMetricsCallback
     from controllers.meta_train import episodes_of
@@ -86,6 +87,7 @@ def meta_train(pipe: PipelineConfig, cfg: FinetuneConfig, storage: Path) -> Path
             pipe.num_env_runners, pipe.cpus_per_env_runner, pipe.gpus_per_env_runner
         ),
         episodes_per_iteration=pipe.episodes_per_iteration,
+        training=parse_training_settings(pipe.algo, pipe.algo_config),
         use_lstm=pipe.use_lstm,
         callbacks=ASGMetricsCallback,
     )
@@ -99,6 +101,7 @@ def meta_train(pipe: PipelineConfig, cfg: FinetuneConfig, storage: Path) -> Path
             storage,
             "meta_train",
             tune.CheckpointConfig(checkpoint_frequency=1, checkpoint_at_end=True, num_to_keep=3),
+            total_runs=pipe.meta_episodes,
             stop=StopOnInputError(error_file, lambda r: episodes_of(r) >= pipe.meta_episodes),
         ),
     )

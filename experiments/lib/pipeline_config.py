@@ -30,6 +30,10 @@ class PipelineConfig:
     DQN (Discrete)."""
     use_lstm: bool = False
     """Recurrent policy (RLlib's LSTM model config), as ASG's was."""
+    algo_config: str = ""
+    """Training settings passed to the algorithm's `AlgorithmConfig.training()`, over the
+    project's: 'lr=1e-4,num_epochs=8,entropy_coeff=0.02' (Python literals; an unknown setting
+    is refused in one line)."""
     num_env_runners: int = 2
     """RLlib env runners: fine-tuning runs sampled in parallel during meta-training; also the
     number of evaluation trials run at once."""
@@ -131,3 +135,8 @@ def check_pipeline(pipe: PipelineConfig, cfg: FinetuneConfig) -> None:
         raise ConfigError("--cpus-per-env-runner must be > 0 and --gpus-per-env-runner >= 0")
     for name in pipe.baseline_names():
         check_levels(baseline(name), cfg, "--baselines")
+    if pipe.algo_config:
+        from controllers.algorithms import action_encoding_for, parse_training_settings
+
+        action_encoding_for(pipe.algo)  # an unknown --algo first, in its own words
+        parse_training_settings(pipe.algo, pipe.algo_config)

@@ -10,6 +10,7 @@ computes real-test accuracy.
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +25,7 @@ from ray.rllib.core import (
     COMPONENT_RL_MODULE,
     DEFAULT_MODULE_ID,
 )
+from tensorboardX import SummaryWriter
 
 from controllers.atomic_files import write_json
 from controllers.saved_policy import POLICY_FILE, STATE_FILE, export_policy
@@ -86,6 +88,7 @@ def train_with_snapshots(
         # Fresh fine-tuning seeds for the continuation instead of a replay of the first runs'.
         config = config.copy(copy_frozen=False).debugging(seed=config.seed + latest.episodes)
     algo = config.build_algo()
+    events = SummaryWriter(str(out_dir / "tensorboard"))  # tensorboard --logdir <out_dir>
     snapshots = sorted(saved.values(), key=lambda s: s.milestone)
     todo = [m for m in wanted if m not in saved]
     episodes, iteration, ret, wall0 = 0, 0, float("nan"), 0.0
@@ -116,12 +119,26 @@ def train_with_snapshots(
             iteration += 1
             episodes = offset + episodes_of(result)
             ret = result.get("env_runners", {}).get("episode_return_mean", float("nan"))
+            _write_events(events, result, episodes)
             log(
                 f"[asg] meta-train iter {iteration}: {episodes} runs, proxy return "
                 f"{ret:+.3f}, {time.perf_counter() - t0:.0f}s"
             )
     finally:
+        events.close()
         algo.stop()
+
+
+def _write_events(events, result: dict, episodes: int) -> None:
+    """One TensorBoard point per training iteration, at its episode count: the return and the
+    project's `env_runners/asg/*` metrics (multipliers, proxy accuracy, window time)."""
+    runners = result.get("env_runners", {})
+    scalars = {"episode_return_mean": runners.get("episode_return_mean")}
+    scalars |= {k: v for k, v in runners.items() if k.startswith("asg/")}
+    for key, value in scalars.items():
+        if isinstance(value, int | float) and math.isfinite(value):
+            events.add_scalar(f"meta_train/{key}", float(value), global_step=episodes)
+    events.flush()
 
 
 def _load_policy_weights(algo, policy_dir: Path) -> None:

@@ -131,6 +131,11 @@ def test_meta_training_continues_from_its_latest_snapshot(tmp_path):
     assert both[2].episodes >= first[1].episodes + 1 and both[2].meta_wall_s > first[1].meta_wall_s
     assert any("continuing meta-training" in line for line in lines)
     assert (Path(first[-1].path) / "module_state.pt").read_bytes() == saved_bytes
+    # Each training iteration is a TensorBoard point under the snapshots' folder.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "tensorboard")).Reload()
+    assert "meta_train/episode_return_mean" in events.Tags()["scalars"]
 
     # The weights a continuation starts from are exactly the snapshot's.
     algo = config.build_algo()

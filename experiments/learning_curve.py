@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         evaluate_snapshots,
         meta_train_snapshots,
     )
+    from experiments.lib.meta_training import meta_iters
     from experiments.lib.recorded_runs import baseline_runs
     from experiments.lib.study import start_study
 
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         ray = flags.ray(args.num_env_runners, "--num-env-runners")
     study = start_study("experiments/learning_curve.py", argv, cfg, ray, flags.output_dir)
 
-    meta_cfg = cfg.replace(iters_per_window=args.meta_iters_per_window or cfg.iters_per_window)
+    meta_cfg = cfg.replace(iters_per_window=meta_iters(args.meta_iters_per_window, cfg))
     snapshots = meta_train_snapshots(args, cfg, meta_cfg, milestones, study.out)
     # All meta-training time, that of a run continued here included.
     meta_s = max([study.elapsed(), *(s.meta_wall_s for s in snapshots)])

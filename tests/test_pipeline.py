@@ -526,3 +526,13 @@ def test_pbt_members_keep_only_their_last_checkpoint(shared_run):
     assert len(members) == 2
     for member in members:
         assert len(list(member.glob("checkpoint_*"))) == 1, member
+
+
+def test_meta_training_runs_are_never_longer_than_the_runs_judged():
+    from experiments.lib.meta_training import meta_iters
+    from trainables.config import preset
+
+    visda = preset("visda", data_root="/data", iters_per_window=25)
+    assert meta_iters(100, visda) == 25  # the VisDA pipeline's 100, capped at the user's 25
+    assert meta_iters(0, visda) == 25
+    assert meta_iters(3, preset("embedded")) == 3

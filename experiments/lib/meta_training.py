@@ -14,6 +14,14 @@ from trainables.config import FinetuneConfig, protocol
 from trainables.errors import DataError
 
 
+def meta_iters(requested: int, cfg: FinetuneConfig) -> int:
+    """SGD iterations per window of the meta-training runs: `requested` (0: the evaluation
+    runs' own), never more than the evaluation runs' (a preset's count, such as VisDA's 100,
+    would otherwise meta-train on runs longer than the ones the policy is judged on, when a
+    user shortens --iters-per-window)."""
+    return min(requested or cfg.iters_per_window, cfg.iters_per_window)
+
+
 def trained_policy(pipe: PipelineConfig, cfg: FinetuneConfig, study: Study, preset: str) -> Path:
     """The policy to deploy: --policy-checkpoint, or one meta-trained now and exported to
     <out>/policy (an interrupt writes what is known and re-raises)."""
@@ -27,7 +35,7 @@ def trained_policy(pipe: PipelineConfig, cfg: FinetuneConfig, study: Study, pres
     print(f"[asg] protocol: {protocol(cfg)}", flush=True)
     print(
         f"[asg] 1/3 meta-training {pipe.algo} on {pipe.meta_episodes} fine-tuning runs "
-        f"({cfg.windows} windows x {pipe.meta_iters_per_window or cfg.iters_per_window} SGD "
+        f"({cfg.windows} windows x {meta_iters(pipe.meta_iters_per_window, cfg)} SGD "
         f"iterations each; evaluation runs use {cfg.iters_per_window})",
         flush=True,
     )
@@ -65,7 +73,7 @@ def meta_train(pipe: PipelineConfig, cfg: FinetuneConfig, storage: Path) -> Path
     error_file = storage / "meta_train_input_errors.txt"
     error_file.unlink(missing_ok=True)  # from an earlier attempt whose input has been fixed
     storage.mkdir(parents=True, exist_ok=True)
-    meta_cfg = cfg.replace(iters_per_window=pipe.meta_iters_per_window or cfg.iters_per_window)
+    meta_cfg = cfg.replace(iters_per_window=meta_iters(pipe.meta_iters_per_window, cfg))
     episodes = episodes_per_iteration_for(pipe.episodes_per_iteration, pipe.num_env_runners)
     if episodes != pipe.episodes_per_iteration:
         print(

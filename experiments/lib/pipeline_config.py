@@ -44,8 +44,9 @@ class PipelineConfig:
     meta_episodes: int = 24
     """Meta-training budget: fine-tuning runs (episodes) the RL algorithm may sample."""
     meta_iters_per_window: int = 3
-    """SGD iterations per window of the meta-training runs (0: --iters-per-window). Fewer than
-    at evaluation makes meta-training cheap; everything else about the run is the same."""
+    """SGD iterations per window of the meta-training runs (0: --iters-per-window; never more
+    than it). Fewer than at evaluation makes meta-training cheap, but trains the policy on a
+    shorter task than the one it is judged on; everything else about the run is the same."""
     episodes_per_iteration: int = 4
     """Episodes per RLlib training iteration (sets train_batch_size_per_learner)."""
     seeds: int = 3

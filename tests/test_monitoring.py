@@ -3,6 +3,7 @@ from RLlib's env runner, evaluation windows and runs from Tune's trial actors, e
 with its phase and method (controllers/ray_metrics.py)."""
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,17 +21,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_rollout_metrics_are_served_by_the_nodes_metrics_endpoint(private_ray):
+def probe(env: dict[str, str], *ports: int) -> list[dict]:
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "monitoring_probe.py"), str(free_port())],
+        [sys.executable, str(ROOT / "tests" / "monitoring_probe.py"), *map(str, ports)],
         capture_output=True,
         text=True,
         cwd=ROOT,
         timeout=600,
-        env=private_ray,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    series = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+
+
+def test_rollout_metrics_are_served_by_the_nodes_metrics_endpoint(private_ray):
+    series = probe(private_ray, free_port())
     names = {s["name"] for s in series}
     assert {"ray_asg_windows_total", "ray_asg_runs_total", "ray_asg_multiplier"} <= names
     assert {"ray_asg_proxy_acc", "ray_asg_window_seconds"} <= names
@@ -44,3 +49,14 @@ def test_rollout_metrics_are_served_by_the_nodes_metrics_endpoint(private_ray):
     assert value("ray_asg_multiplier", phase="evaluation", method="hand_tuned", group="head") == 1.0
     proxy = value("ray_asg_proxy_acc", phase="evaluation", method="hand_tuned")
     assert 0.0 <= proxy <= 1.0
+
+
+@pytest.mark.skipif(shutil.which("prometheus") is None, reason="needs Debian's prometheus")
+def test_prometheus_finds_the_rollout_metrics_through_rays_service_discovery(private_ray):
+    """A real Prometheus, pointed at the service-discovery file Ray's dashboard writes (as
+    docs/monitoring.md says), scrapes the node and answers a query for the windows done."""
+    out = probe(private_ray, free_port(), free_port())
+    answer = next(s["prometheus"] for s in out if "prometheus" in s)
+    phases = {r["metric"].get("phase") for r in answer}
+    assert {"meta_training", "evaluation"} <= phases, answer
+    assert all(float(r["value"][1]) >= 1 for r in answer)

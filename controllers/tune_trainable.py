@@ -9,6 +9,7 @@ values and load with `torch.load(weights_only=True)`: no pickled code runs on re
 from __future__ import annotations
 
 import posixpath
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -81,8 +82,8 @@ def finished_after(checkpoint: tune.Checkpoint, trial_id: str) -> dict[str, Any]
     member may restore a donor's checkpoint, whose later ones are the donor's run)."""
     fs, path = checkpoint.filesystem, checkpoint.path.rstrip("/")
     folder, name = posixpath.split(path)
-    if f"_{trial_id}_" not in posixpath.basename(folder):
-        return None
+    if not re.search(rf"(^|_){re.escape(trial_id)}(_|$)", posixpath.basename(folder)):
+        return None  # Tune's default folder names hold the id inside, ours at the end
     newer = sorted(
         (info.path for info in fs.get_file_info(pyarrow.fs.FileSelector(folder))
          if info.type == pyarrow.fs.FileType.Directory

@@ -1,6 +1,7 @@
 """Baseline controllers, algorithm selection and policy loading: no Ray cluster needed."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -187,6 +188,9 @@ def test_a_finished_run_unrecorded_by_tune_is_found_in_its_own_storage(tmp_path)
     recorded = tune.Checkpoint(str(trial / "checkpoint_000001"))
 
     found = finished_after(recorded, "ab12c_00001")
+    named = tmp_path / "hand_tuned_seed10000_ab12c_00001"  # tune_runs.trial_name's folders
+    shutil.copytree(trial, named)
+    assert finished_after(tune.Checkpoint(str(named / "checkpoint_000001")), "ab12c_00001")
     assert found is not None and found["env"] is None and found["metrics"]["proxy_acc"] == 0.5
     assert finished_after(recorded, "ab12c_00002") is None  # another trial's folder
     newest = tune.Checkpoint(str(trial / "checkpoint_000002"))

@@ -123,7 +123,7 @@ def finished_trials(out: Path) -> dict[str, str]:
     from controllers.tune_trainable import STATE_FILE, load_run_state
 
     trials = {}
-    for trial in (out / "tune" / "evaluate").glob("controller_trainable_*"):
+    for trial in (out / "tune" / "evaluate").iterdir():  # trial folders, named by method and seed
         checkpoints = sorted(c for c in trial.glob("checkpoint_*") if (c / STATE_FILE).exists())
         if checkpoints and load_run_state(checkpoints[-1])["env"] is None:
             digest = hashlib.sha256((checkpoints[-1] / STATE_FILE).read_bytes()).hexdigest()

@@ -332,6 +332,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from trainables.cli import run_main
+    from trainables.entry import run_main
 
     run_main(main)

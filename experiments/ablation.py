@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from experiments.lib.ablation_rows import LEARNED_ROWS, ROWS
 from experiments.lib.seeds import ABLATION, evaluation_seeds
 from experiments.lib.study import StudyFlags, parse_study
-from trainables.cli import run_main
 from trainables.config import FinetuneConfig
+from trainables.entry import run_main
 from trainables.errors import ConfigError
 
 

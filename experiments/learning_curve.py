@@ -23,8 +23,8 @@ import dataclasses
 
 from experiments.lib.curve_config import CurveConfig
 from experiments.lib.study import StudyFlags, parse_study
-from trainables.cli import run_main
 from trainables.config import FinetuneConfig
+from trainables.entry import run_main
 from trainables.errors import ConfigError
 
 FLAGS = StudyFlags(output_dir="runs/learning_curve")

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from experiments.lib.reward_config import RewardConfig
 from experiments.lib.study import StudyFlags, parse_study
-from trainables.cli import run_main
 from trainables.config import FinetuneConfig
+from trainables.entry import run_main
 from trainables.errors import ConfigError
 
 

@@ -14,7 +14,7 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from trainables.config import PRESETS, FinetuneConfig, field_docs
+from trainables.config import PRESETS, FinetuneConfig
 from trainables.errors import ASGError, ConfigError
 
 T = TypeVar("T")
@@ -97,7 +97,13 @@ def add_dataclass_args(
 ) -> None:
     """One flag per field of the dataclass instance `defaults`: `--field-name`, its docstring
     (or `helps[field]`) as help, its value as default; booleans get `--x/--no-x`."""
-    docs = {**field_docs(type(defaults)), **(helps or {})}
+    from tyro._docstrings import get_field_docstring
+
+    docs = {
+        f.name: " ".join((get_field_docstring(type(defaults), f.name, ()) or "").split())
+        for f in dataclasses.fields(defaults)
+    }
+    docs.update(helps or {})
     hints = typing.get_type_hints(type(defaults))
     group = parser.add_argument_group(title)
     for f in dataclasses.fields(defaults):

@@ -11,22 +11,17 @@ them beside the script's own flags and the fine-tuning run's.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
-from trainables.cli import (
-    add_config_args,
-    add_dataclass_args,
-    command_line,
-    config_from_args,
-    dataclass_from_args,
-    preset_from_argv,
-    script_parser,
-)
-from trainables.config import PRESETS, FinetuneConfig
+import tyro
+
+from trainables.config import PRESETS, FinetuneConfig, PresetName
+from trainables.entry import Flat, command_line, parse_args, preset_from_argv, script_doc
 
 if TYPE_CHECKING:
     from controllers.tune_runs import TrialResources
@@ -80,9 +75,16 @@ class StudyFlags:
         return TrialResources(self.cpus_per_trial, self.gpus_per_trial, self.concurrency)
 
 
+PRESET_HELP = (
+    "Named configuration whose values are the defaults every other flag overrides: tiny (smoke "
+    "tests, minutes), embedded (the offline digits benchmark), short (its meta-training twin), "
+    "visda (VisDA-17 with ResNet-101, needs --data-root and a GPU)."
+)
+
+
 def parse_study(
     argv: Sequence[str] | None,
-    doc: str,
+    doc: str | None,
     own: T,
     title: str,
     flags: StudyFlags,
@@ -90,16 +92,26 @@ def parse_study(
 ) -> tuple[str, FinetuneConfig, T, StudyFlags]:
     """(preset, fine-tuning config, the script's own flags, the study flags) of a script whose
     flags are `--preset`, one per field of the dataclass instance `own` (its defaults), the
-    study flags (defaults `flags`, help texts `helps` where the script words them its own way)
-    and one per FinetuneConfig field. No side effects."""
+    study flags (defaults `flags`) and one per FinetuneConfig field, all parsed by tyro from one
+    arguments dataclass. `title` names the group of the script's own flags in --help; `helps`
+    is kept for callers and unused (the study flags' docstrings are their help). No side
+    effects."""
+    del helps
     preset = preset_from_argv(argv)
-    parser = script_parser(doc, preset)
-    add_dataclass_args(parser, own, title)
-    add_dataclass_args(parser, flags, "cluster, output and resume", helps)
-    add_config_args(parser, PRESETS[preset])
-    ns = parser.parse_args(argv)
-    own_args = dataclass_from_args(type(own), ns)
-    return preset, config_from_args(ns), own_args, dataclass_from_args(StudyFlags, ns)
+    args_cls = dataclasses.make_dataclass(
+        "Args",
+        [
+            (title.replace(" ", "_").replace("-", "_"), Flat[type(own)]),  # type: ignore[valid-type]
+            ("study", Flat[StudyFlags]),
+            ("run", Flat[FinetuneConfig]),
+            ("preset", Annotated[PresetName, tyro.conf.arg(help=PRESET_HELP)], "embedded"),
+        ],
+        frozen=True,
+    )
+    default = args_cls(own, flags, PRESETS[preset], preset)
+    args = parse_args(args_cls, argv, default, script_doc(doc))
+    own_args = getattr(args, dataclasses.fields(args_cls)[0].name)
+    return args.preset, args.run, own_args, args.study
 
 
 @dataclass(frozen=True)

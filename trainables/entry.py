@@ -2,10 +2,10 @@
 project's one-line error contract, `--preset` defaults, `--config` replay and `run_main`.
 
 A script is an arguments dataclass (field docstrings are its `--help`, `Literal` fields list
-their choices, tuples are space-separated lists) and a `main(args)`; `parse_args` turns a
-command line into that dataclass. A bad flag is one line, `error: ...` naming the flag, exit
-status 2: tyro's own multi-line error panels are turned into a `ConfigError`, which `run_main`
-prints in one line like every other user-fixable error.
+their choices, tuples are space-separated lists, the older comma-separated form read too) and
+a `main(args)`; `parse_args` turns a command line into that dataclass. A bad flag is one line,
+`error: ...` naming the flag, exit status 2: tyro's own multi-line error panels are turned into
+a `ConfigError`, which `run_main` prints in one line like every other user-fixable error.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import json
 import sys
+import typing
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -66,12 +67,45 @@ def _one_line_errors() -> Iterator[None]:
         parser_class.error = saved  # type: ignore[method-assign]
 
 
+def _list_flags(cls: type) -> set[str]:
+    """The flags of `cls`'s list fields (tuples), its flattened nested dataclasses' included."""
+    flags = set()
+    for name, hint in typing.get_type_hints(cls, include_extras=True).items():
+        while typing.get_origin(hint) is typing.Annotated:
+            hint = typing.get_args(hint)[0]
+        if dataclasses.is_dataclass(hint):
+            flags |= _list_flags(hint)  # type: ignore[arg-type]
+        elif typing.get_origin(hint) in (tuple, list):
+            flags.add("--" + name.replace("_", "-"))
+    return flags
+
+
+def _split_commas(args: list[str], list_flags: set[str]) -> list[str]:
+    """`--rows a,b c` -> `--rows a b c`: the comma-separated lists of older commands still read."""
+    out: list[str] = []
+    in_list = False
+    for arg in args:
+        if arg.startswith("-"):
+            in_list = arg.split("=", 1)[0] in list_flags
+            if in_list and "=" in arg:
+                flag, value = arg.split("=", 1)
+                out += [flag, *(v for v in value.split(",") if v)]
+                continue
+            out.append(arg)
+        elif in_list:
+            out += [v for v in arg.split(",") if v]
+        else:
+            out.append(arg)
+    return out
+
+
 def parse_args(
     cls: type[T], argv: Sequence[str] | None, default: T, description: str | None = None
 ) -> T:
     """`cls` from the command line `argv` (None: this process's), every field defaulting to
     `default`'s value; a refused flag is a one-line ConfigError naming it."""
     args = list(sys.argv[1:] if argv is None else (str(a) for a in argv))
+    args = _split_commas(args, _list_flags(cls))
     with _one_line_errors():
         return tyro.cli(
             cls,

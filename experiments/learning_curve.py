@@ -9,7 +9,7 @@ from those seeds, each point gets its paired difference to that file's best base
 
 How to run:
     python experiments/learning_curve.py --compare-with results/ablation_embedded/ablation.json
-    python experiments/learning_curve.py --preset tiny --milestones 0,4 --seeds 2   # smoke
+    python experiments/learning_curve.py --preset tiny --milestones 0 4 --seeds 2   # smoke
 
 Writes learning_curve.md / .json / .png and the policy snapshots into --output-dir: a row per
 snapshot, its real test accuracy (mean ± std over seeds) and proxy accuracy, and with
@@ -45,10 +45,7 @@ def parse(argv: list[str] | None) -> tuple[str, FinetuneConfig, CurveConfig, Stu
     preset, cfg, args, flags = parse_study(
         argv, __doc__, CurveConfig(), "learning curve", FLAGS, HELPS
     )
-    try:
-        milestones = sorted({int(m) for m in args.milestones.split(",") if m})
-    except ValueError:
-        raise ConfigError(f"--milestones {args.milestones!r}: comma-separated integers") from None
+    milestones = sorted(set(args.milestones))
     if args.seeds == 0:
         from controllers.paired_stats import planned_seeds
 

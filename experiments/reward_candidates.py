@@ -38,11 +38,7 @@ def parse(argv: list[str] | None) -> tuple[str, FinetuneConfig, RewardConfig, St
         raise ConfigError("--seeds must be >= 2 (a correlation within one seed is not enough)")
     from controllers.spec import check_levels
 
-    try:
-        specs = args.schedules()
-    except ValueError:
-        raise ConfigError(f"--uniform {args.uniform!r}: comma-separated numbers") from None
-    for spec in specs:
+    for spec in args.schedules():
         check_levels(spec, cfg, "--uniform")
     return preset, cfg, args, flags
 

@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import re
 import sys
 import typing
 from collections.abc import Callable, Iterator, Sequence
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import tyro
-from tyro import _argparse_formatter, _arguments, _calling
+from tyro import _argparse_formatter, _arguments, _calling, _strings
 
 from trainables.errors import ASGError, ConfigError
 
@@ -30,6 +31,16 @@ T = TypeVar("T")
 # `OmitArgPrefixes[X]`: a nested dataclass whose fields are top-level flags (`--image-size`,
 # not `--run.image-size`); its docstring titles their group in --help.
 Flat = tyro.conf.OmitArgPrefixes
+
+
+def _reflow(text: str) -> str:
+    """A docstring as --help shows it: each paragraph one line (the terminal wraps it). tyro 0.9
+    keeps every line break before an indented or non-letter line, which breaks sentences."""
+    paragraphs = re.split(r"\n\s*\n", text.strip())
+    return "\n\n".join(" ".join(p.split()) for p in paragraphs)
+
+
+_strings.remove_single_line_breaks = _reflow  # read by tyro._docstrings at every lookup
 
 
 class _ParseError(Exception):
@@ -75,7 +86,9 @@ def _list_flags(cls: type) -> set[str]:
             hint = typing.get_args(hint)[0]
         if dataclasses.is_dataclass(hint):
             flags |= _list_flags(hint)  # type: ignore[arg-type]
-        elif typing.get_origin(hint) in (tuple, list):
+        elif typing.get_origin(hint) in (tuple, list) and not any(
+            typing.get_origin(a) in (tuple, list) for a in typing.get_args(hint)
+        ):  # a list of values (not `--variant NAME FIELD=VALUE`, whose values may hold commas)
             flags.add("--" + name.replace("_", "-"))
     return flags
 

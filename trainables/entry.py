@@ -113,10 +113,11 @@ def _split_commas(args: list[str], list_flags: set[str]) -> list[str]:
 
 
 def parse_args(
-    cls: type[T], argv: Sequence[str] | None, default: T, description: str | None = None
+    cls: type[T], argv: Sequence[str] | None, default: T | None, description: str | None = None
 ) -> T:
     """`cls` from the command line `argv` (None: this process's), every field defaulting to
-    `default`'s value; a refused flag is a one-line ConfigError naming it."""
+    `default`'s value (None: to the class's own defaults); a refused flag is a one-line
+    ConfigError naming it."""
     args = list(sys.argv[1:] if argv is None else (str(a) for a in argv))
     args = _split_commas(args, _list_flags(cls))
     with _one_line_errors():

@@ -165,9 +165,9 @@ class FinetuneConfig:
     or 'csg' (CSG's contrastive guidance against a frozen ImageNet key encoder)."""
     guidance_weight: float = 0.1
     """Weight of the guidance term (0 = off; 0.1 is both ASG's and CSG's)."""
-    csg_stages: str = ""
-    """CSG: comma-separated stages whose feature maps are contrasted ('': the model's last two,
-    layer3,layer4 on ResNets as published)."""
+    csg_stages: tuple[str, ...] = ()
+    """CSG: stages whose feature maps are contrasted, space-separated (none: the model's last
+    two, layer3 layer4 on ResNets as published; the older comma-separated form is read too)."""
     csg_pool: CsgPool = "apool"
     """CSG: pooling of a stage's map: 'apool' (attentional pooling, as published) or 'gap'."""
     csg_key_augment: bool = True
@@ -211,6 +211,9 @@ class FinetuneConfig:
     """'auto' (CUDA when available), 'cpu' or 'cuda'."""
 
     def __post_init__(self) -> None:
+        stages = self.csg_stages  # "layer3,layer4" from older results.json files and callers
+        stages = stages.split(",") if isinstance(stages, str) else stages
+        object.__setattr__(self, "csg_stages", tuple(s for s in stages if s))
         _check_choice("dataset", self.dataset, DATASETS)
         _check_choice("proxy", self.proxy, (*PROXIES, "auto"))
         _check_choice("guidance", self.guidance, GUIDANCES)

@@ -6,14 +6,14 @@ results into `Study.out`.
 
 `StudyFlags` are the flags every script that runs fine-tuning trials shares (--address,
 --concurrency, --cpus-per-trial, --gpus-per-trial, --output-dir, --resume); `parse_study` reads
-them beside the script's own flags and the fine-tuning run's.
+them beside the script's own flags and the fine-tuning run's, with tyro.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from controllers.tune_runs import TrialResources
 
 T = TypeVar("T")
+S = TypeVar("S", bound="StudyFlags")
 
 
 @dataclass(frozen=True)
@@ -87,22 +88,20 @@ def parse_study(
     doc: str | None,
     own: T,
     title: str,
-    flags: StudyFlags,
-    helps: Mapping[str, str] | None = None,
-) -> tuple[str, FinetuneConfig, T, StudyFlags]:
+    flags: S,
+) -> tuple[str, FinetuneConfig, T, S]:
     """(preset, fine-tuning config, the script's own flags, the study flags) of a script whose
     flags are `--preset`, one per field of the dataclass instance `own` (its defaults), the
-    study flags (defaults `flags`) and one per FinetuneConfig field, all parsed by tyro from one
-    arguments dataclass. `title` names the group of the script's own flags in --help; `helps`
-    is kept for callers and unused (the study flags' docstrings are their help). No side
+    study flags (defaults `flags`: a StudyFlags, or a subclass whose fields' docstrings word
+    them the script's own way) and one per FinetuneConfig field, all parsed by tyro from one
+    arguments dataclass. `title` names the group of the script's own flags in --help. No side
     effects."""
-    del helps
     preset = preset_from_argv(argv)
     args_cls = dataclasses.make_dataclass(
         "Args",
         [
             (title.replace(" ", "_").replace("-", "_"), Flat[type(own)]),  # type: ignore[valid-type]
-            ("study", Flat[StudyFlags]),
+            ("study", Flat[type(flags)]),  # type: ignore[valid-type]
             ("run", Flat[FinetuneConfig]),
             ("preset", Annotated[PresetName, tyro.conf.arg(help=PRESET_HELP)], "embedded"),
         ],

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
+import tyro
 from gymnasium import spaces
 from ray.rllib.core import (
     COMPONENT_LEARNER,
@@ -36,6 +38,7 @@ from ray.rllib.core import (
 from controllers.algorithms import ACTION_ENCODING, algorithm_class
 from controllers.atomic_files import atomic_directory, write_json
 from envs.spaces import group_spaces, num_groups_of
+from trainables.config import Model, RateLevels
 from trainables.errors import ConfigError, load_failure
 
 POLICY_FILE = "policy.json"
@@ -306,32 +309,32 @@ def _to_env_action(space: spaces.Space, action: np.ndarray) -> np.ndarray | int:
     return (space.low + (a + 1.0) * 0.5 * (space.high - space.low)).astype(np.float32)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from trainables.cli import OneLineErrorParser
-    from trainables.models import MODEL_GROUPS, MODEL_NAMES
+@dataclass(frozen=True)
+class ExportArgs:
+    """Export the policy of an RLlib checkpoint (trusted: it is unpickled) to a folder that
+    --policy-checkpoint loads safely."""
 
-    parser = OneLineErrorParser(
-        description="Export the policy of an RLlib checkpoint (trusted: "
-        "it is unpickled) to a folder that --policy-checkpoint loads safely."
-    )
-    parser.add_argument("checkpoint", help="RLlib Algorithm checkpoint folder")
-    parser.add_argument("out_dir", help="folder to write policy.json and module_state.pt to")
-    parser.add_argument(
-        "--model", required=True, choices=MODEL_NAMES, help="the backbone the policy was trained on"
-    )
-    parser.add_argument(
-        "--rate-levels",
-        default="log",
-        choices=("log", "linear"),
-        help="the multiplier levels the policy was trained on (recorded in policy.json)",
-    )
-    args = parser.parse_args(argv)
+    checkpoint: tyro.conf.Positional[Annotated[str, tyro.conf.arg(metavar="CHECKPOINT")]]
+    """RLlib Algorithm checkpoint folder."""
+    out_dir: tyro.conf.Positional[Annotated[str, tyro.conf.arg(metavar="OUT_DIR")]]
+    """Folder to write policy.json and module_state.pt to."""
+    model: Model
+    """The backbone the policy was trained on."""
+    rate_levels: RateLevels = "log"
+    """The multiplier levels the policy was trained on (recorded in policy.json)."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    from trainables.entry import parse_args
+    from trainables.models import MODEL_GROUPS
+
+    args = parse_args(ExportArgs, argv, None)
     out = export_policy(args.checkpoint, args.out_dir, MODEL_GROUPS[args.model], args.rate_levels)
     print(f"policy exported to {out}")
     return 0
 
 
 if __name__ == "__main__":
-    from trainables.cli import run_main
+    from trainables.entry import run_main
 
     run_main(main)

@@ -2,9 +2,9 @@
 
 How to run:
     python experiments/ablation.py                          # every row, embedded preset
-    python experiments/ablation.py --rows "hand_tuned,hand_tuned (no KL),scratch" --seeds 3
+    python experiments/ablation.py --rows hand_tuned "hand_tuned (no KL)" scratch --seeds 3
     python experiments/ablation.py --policy-checkpoint runs/asg/policy
-    python experiments/ablation.py --preset tiny --rows "hand_tuned,uniform 0.1" --seeds 2  # smoke
+    python experiments/ablation.py --preset tiny --rows hand_tuned "uniform 0.1" --seeds 2  # smoke
 
 Every row gets the same fine-tuning budget (the preset's windows x iterations) and the same
 evaluation seeds. The `learned` row needs --policy-checkpoint (a policy meta-trained by
@@ -19,19 +19,23 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Literal
 
-from experiments.lib.ablation_rows import LEARNED_ROWS, ROWS
+from experiments.lib.ablation_rows import ROWS
 from experiments.lib.seeds import ABLATION, evaluation_seeds
 from experiments.lib.study import StudyFlags, parse_study
-from trainables.cli import run_main
 from trainables.config import FinetuneConfig
+from trainables.entry import run_main
 from trainables.errors import ConfigError
+
+Row = Literal[tuple(ROWS)]  # type: ignore[valid-type]
 
 
 @dataclass(frozen=True)
 class Args:
-    rows: str = ",".join(ROWS)
-    """Comma-separated rows to run; the 'learned' row is added by --policy-checkpoint."""
+    rows: tuple[Row, ...] = tuple(ROWS)  # type: ignore[assignment]
+    """Rows to run, space-separated (quote the names with spaces; the older comma-separated form
+    is read too); the 'learned' row is added by --policy-checkpoint."""
     seeds: int = 0
     """Evaluation seeds per row (0: from the committed power study, the seeds for a 95%
     half-width of 1 point on a paired difference)."""
@@ -40,9 +44,9 @@ class Args:
     learning_curve.py snapshot)."""
     greedy: bool = False
     """Deploy the policy greedily."""
-    learned_guidance: str = "kl"
-    """Comma-separated guidances the learned policy is deployed with, one row each: kl (row
-    'learned'), csg (row 'learned + CSG')."""
+    learned_guidance: tuple[Literal["kl", "csg"], ...] = ("kl",)
+    """Guidances the learned policy is deployed with, one row each: kl (row 'learned'), csg
+    (row 'learned + CSG')."""
 
 
 def parse(argv: list[str] | None) -> tuple[str, FinetuneConfig, Args, StudyFlags, list[str]]:
@@ -50,10 +54,7 @@ def parse(argv: list[str] | None) -> tuple[str, FinetuneConfig, Args, StudyFlags
     effects but the line that says how many seeds the power study gives."""
     flags = StudyFlags(output_dir="runs/ablation")
     preset, cfg, args, flags = parse_study(argv, __doc__, Args(), "ablation", flags)
-    rows = [r for r in args.rows.split(",") if r]
-    unknown = [r for r in rows if r not in ROWS]
-    if unknown:
-        raise ConfigError(f"--rows: unknown row(s) {unknown}; choose from: {', '.join(ROWS)}")
+    rows = list(args.rows)
     from controllers.spec import check_levels
 
     for r in rows:  # every row's config and multipliers, before Ray starts (one-line errors)
@@ -66,9 +67,6 @@ def parse(argv: list[str] | None) -> tuple[str, FinetuneConfig, Args, StudyFlags
         print(f"[ablation] {args.seeds} seeds per row: {why}", flush=True)
     if args.seeds < 2:
         raise ConfigError("--seeds must be >= 2 (paired intervals need two pairs)")
-    bad = [g for g in args.learned_guidance.split(",") if g not in LEARNED_ROWS]
-    if bad:
-        raise ConfigError(f"--learned-guidance {','.join(bad)}: choose from kl, csg")
     return preset, cfg, args, flags, rows
 
 
@@ -88,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     specs = [ROWS[r] for r in rows]
     runs = run_controllers(specs, seeds, cfg, study.tune, "rows", flags.resources(), flags.resume)
     if args.policy_checkpoint:  # its own experiment, so that it can join a finished table
-        guidances = args.learned_guidance.split(",")
+        guidances = list(args.learned_guidance)
         specs = learned_rows(args.policy_checkpoint, study.policy_encoding, guidances, args.greedy)
         rows += [s.method for s in specs]
         runs += run_controllers(

@@ -19,50 +19,46 @@ continue from the last checkpoints.
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
+from dataclasses import dataclass
 
 from experiments.lib.pipeline_config import PIPELINE_PRESETS, PipelineConfig, check_pipeline
 from experiments.lib.seeds import PIPELINE, evaluation_seeds
-from trainables.cli import (
-    add_config_args,
-    add_dataclass_args,
-    config_from_args,
-    dataclass_from_args,
+from trainables.config import PRESETS, FinetuneConfig, PresetName
+from trainables.entry import (
+    Flat,
+    parse_args,
     preset_from_argv,
     recorded_config,
     replayed,
     run_main,
-    script_parser,
+    script_doc,
 )
-from trainables.config import PRESETS, FinetuneConfig
 
 
-def build_parser(preset: str, recorded: dict[str, Any] | None = None) -> argparse.ArgumentParser:
-    """Flags with the preset's defaults, or with those of a recorded run (`--config`)."""
-    parser = script_parser(__doc__, preset)
-    parser.add_argument(
-        "--config",
-        default=None,
-        help="replay the configuration recorded in a results.json (flags given too override it)",
-    )
+@dataclass(frozen=True)
+class Args:
+    pipeline: Flat[PipelineConfig]
+    run: Flat[FinetuneConfig]
+    preset: PresetName = "embedded"
+    """Named configuration whose values are the defaults every other flag overrides: tiny
+    (smoke tests, minutes), embedded (the offline digits benchmark), short (its meta-training
+    twin), visda (VisDA-17 with ResNet-101, needs --data-root and a GPU)."""
+    config: str | None = None
+    """Replay the configuration recorded in a results.json (flags given too override it)."""
+
+
+def parse(argv: list[str] | None) -> tuple[str, FinetuneConfig, PipelineConfig]:
+    """(preset, fine-tuning config, pipeline config) of a command line; no side effects. The
+    defaults are the preset's, or those of the run a `--config` results.json recorded."""
+    recorded = recorded_config(argv)
+    preset = preset_from_argv(argv, default=recorded["preset"] if recorded else "embedded")
     pipe, cfg = PIPELINE_PRESETS.get(preset, PipelineConfig()), PRESETS[preset]
     if recorded is not None:
         pipe = replayed(PipelineConfig, recorded, "pipeline_config", pipe)
         cfg = replayed(FinetuneConfig, recorded, "finetune_config", cfg)
-    add_dataclass_args(parser, pipe, "meta-training, evaluation and cluster")
-    add_config_args(parser, cfg)
-    return parser
-
-
-def parse(argv: list[str] | None) -> tuple[str, FinetuneConfig, PipelineConfig]:
-    """(preset, fine-tuning config, pipeline config) of a command line; no side effects."""
-    recorded = recorded_config(argv)
-    preset = preset_from_argv(argv, default=recorded["preset"] if recorded else "embedded")
-    args = build_parser(preset, recorded).parse_args(argv)
-    cfg, pipe = config_from_args(args), dataclass_from_args(PipelineConfig, args)
-    check_pipeline(pipe, cfg)
-    return preset, cfg, pipe
+    args = parse_args(Args, argv, Args(pipe, cfg, preset), script_doc(__doc__))  # type: ignore[arg-type]
+    check_pipeline(args.pipeline, args.run)
+    return args.preset, args.run, args.pipeline
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     meta_s = study.elapsed()
 
     print(
-        f"[asg] 2/3 deploying the policy and running baselines ({pipe.baselines}) on "
+        f"[asg] 2/3 deploying the policy and running baselines ({', '.join(pipe.baselines)}) on "
         f"{pipe.seeds} seeds",
         flush=True,
     )

@@ -4,7 +4,7 @@ on a device (a GPU) in ASG's VisDA recipe, and what a whole run costs over its S
 
 How to run:
     python experiments/benchmark_env.py                 # overhead, proxy, scaling: CPU parts
-    python experiments/benchmark_env.py --parts overhead,proxy
+    python experiments/benchmark_env.py --parts overhead proxy
     python experiments/benchmark_env.py --parts runcost --pairs 4   # 4 whole runs: wall / SGD
     python experiments/benchmark_env.py --parts device --device cuda --output device.json
     python experiments/benchmark_env.py --parts device --device cuda --compile  # minutes more
@@ -26,10 +26,10 @@ runs this; on CUDA the device is synchronised before a clock is read.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from experiments.benchmarks import tables
 from experiments.benchmarks.device import DeviceOptions, device_throughput
@@ -38,86 +38,62 @@ from experiments.benchmarks.proxy import proxy_cost
 from experiments.benchmarks.runcost import run_cost
 from experiments.benchmarks.scaling import scaling
 from experiments.benchmarks.timing import report_header
-from trainables.cli import OneLineErrorParser, dataclass_from_args, run_main
-from trainables.config import preset
-from trainables.models.resnet import RESNETS
+from trainables.config import PresetName
+from trainables.entry import Flat, command_line, parse_args, run_main, script_doc
+from trainables.errors import ConfigError
 
-PARTS = ("overhead", "proxy", "scaling", "device", "runcost")
-DEVICE = DeviceOptions()  # the device part's defaults
-
-
-def _int_list(p: argparse.ArgumentParser, flag: str, text: str, minimum: int = 1) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        p.error(f"{flag} takes comma-separated integers, got {text!r}")
-    if any(v < minimum for v in values):
-        p.error(f"{flag} values must be >= {minimum}, got {text!r}")
-    return values
+Part = Literal["overhead", "proxy", "scaling", "device", "runcost"]
 
 
-def parse(argv: list[str] | None) -> argparse.Namespace:
-    """The flags of a command line; no side effects."""
-    p = OneLineErrorParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
-    p.add_argument(
-        "--parts", default="overhead,proxy,scaling", help=f"which measurements: {','.join(PARTS)}"
-    )
-    p.add_argument("--pairs", type=int, default=5, help="measured A/B pairs per ratio (>= 1)")
-    p.add_argument("--preset", default="embedded", help="env preset for overhead and proxy cost")
-    p.add_argument("--scaling-preset", default="tiny", help="env preset for the scaling part")
-    p.add_argument("--runners", default="1,2,4", help="env runner counts for scaling")
-    p.add_argument("--proxy-sizes", default="100,250,500,1000,2000", help="proxy split sizes")
-    d = p.add_argument_group("device part (ASG's VisDA recipe on a generated image tree)")
-    d.add_argument("--models", default=",".join(DEVICE.models), help="ResNets to measure")
-    d.add_argument("--device", choices=("auto", "cpu", "cuda"), default=DEVICE.device)
-    d.add_argument("--image-size", type=int, default=DEVICE.image_size, help="crop size in pixels")
-    d.add_argument("--batch-size", type=int, default=DEVICE.batch_size)
-    d.add_argument("--iters", type=int, default=DEVICE.iters, help="SGD iterations per measurement")
-    d.add_argument(
-        "--tree-images-per-class",
-        type=int,
-        default=DEVICE.tree_images_per_class,
-        help="generated images per class",
-    )
-    d.add_argument(
-        "--gpu-runners",
-        default=",".join(map(str, DEVICE.gpu_runners)),
-        help="runner counts sharing one GPU ('' to skip)",
-    )
-    d.add_argument(
-        "--compile", action="store_true", help="torch.compile the best loop (takes minutes)"
-    )
-    p.add_argument("--output", default=None, help="write the measurements as JSON here")
-    args = p.parse_args(argv)
-    args.parts = [s for s in args.parts.split(",") if s]
-    unknown = [s for s in args.parts if s not in PARTS]
-    if unknown or not args.parts:
-        p.error(f"--parts {','.join(unknown) or 'is empty'}: choose from {','.join(PARTS)}")
-    if args.pairs < 1:
-        p.error(f"--pairs must be >= 1, got {args.pairs}")
-    args.models = [s for s in args.models.split(",") if s]
-    bad = [m for m in args.models if m not in RESNETS]
-    if bad or not args.models:
-        p.error(f"--models {','.join(bad) or 'is empty'}: choose from {','.join(RESNETS)}")
+@dataclass(frozen=True)
+class Args:
+    device_part: Flat[DeviceOptions]
+    parts: tuple[Part, ...] = ("overhead", "proxy", "scaling")
+    """Which measurements, space-separated (the older comma-separated form is read too)."""
+    preset: PresetName = "embedded"
+    """Env preset for overhead, proxy cost and run cost."""
+    scaling_preset: PresetName = "tiny"
+    """Env preset for the scaling part."""
+    runners: tuple[int, ...] = (1, 2, 4)
+    """Env runner counts for scaling."""
+    proxy_sizes: tuple[int, ...] = (100, 250, 500, 1000, 2000)
+    """Proxy split sizes."""
+    output: str | None = None
+    """Write the measurements as JSON here."""
+
+    @property
+    def pairs(self) -> int:
+        return self.device_part.pairs
+
+
+def parse(argv: list[str] | None) -> Args:
+    """The flags of a command line; no side effects. A bad value is a one-line ConfigError."""
+    args = parse_args(Args, argv, Args(DeviceOptions()), script_doc(__doc__))  # type: ignore[arg-type]
+    d = args.device_part
+    if not args.parts:
+        raise ConfigError("--parts is empty")
+    if d.pairs < 1:
+        raise ConfigError(f"--pairs must be >= 1, got {d.pairs}")
+    if not d.models:
+        raise ConfigError("--models is empty")
     for flag in ("image_size", "batch_size", "iters", "tree_images_per_class"):
         least = 8 if flag == "image_size" else 1
-        if getattr(args, flag) < least:
-            p.error(f"--{flag.replace('_', '-')} must be >= {least}, got {getattr(args, flag)}")
-    args.runners = _int_list(p, "--runners", args.runners)
-    args.proxy_sizes = _int_list(p, "--proxy-sizes", args.proxy_sizes)
-    args.gpu_runners = _int_list(p, "--gpu-runners", args.gpu_runners)
+        if getattr(d, flag) < least:
+            raise ConfigError(
+                f"--{flag.replace('_', '-')} must be >= {least}, got {getattr(d, flag)}"
+            )
+    for flag in ("runners", "proxy_sizes", "gpu_runners"):
+        values = getattr(d if flag == "gpu_runners" else args, flag)
+        if any(v < 1 for v in values):
+            raise ConfigError(f"--{flag.replace('_', '-')} values must be >= 1, got {values}")
     if not args.runners:
-        p.error("--runners is empty")
-    preset(args.preset)  # fail fast on a bad preset name
-    preset(args.scaling_preset)
+        raise ConfigError("--runners is empty")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    command = " ".join(["python experiments/benchmark_env.py", *(argv or sys.argv[1:])])
+    command = command_line("experiments/benchmark_env.py", argv)
     report = report_header(command, args.pairs)
     if "overhead" in args.parts:
         o = overhead(args.preset, args.pairs)
@@ -136,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         report["run_cost"] = cost.to_json()
         tables.print_run_cost(cost, args.preset)
     if "device" in args.parts:
-        d = device_throughput(dataclass_from_args(DeviceOptions, args))
+        d = device_throughput(args.device_part)
         report["device_throughput"] = d.to_json()
         tables.print_device(d, args.pairs)
     print(f"\nmachine: {report['machine']}; device: {report['device_name']}")

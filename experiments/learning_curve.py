@@ -9,7 +9,7 @@ from those seeds, each point gets its paired difference to that file's best base
 
 How to run:
     python experiments/learning_curve.py --compare-with results/ablation_embedded/ablation.json
-    python experiments/learning_curve.py --preset tiny --milestones 0,4 --seeds 2   # smoke
+    python experiments/learning_curve.py --preset tiny --milestones 0 4 --seeds 2   # smoke
 
 Writes learning_curve.md / .json / .png and the policy snapshots into --output-dir: a row per
 snapshot, its real test accuracy (mean ± std over seeds) and proxy accuracy, and with
@@ -20,35 +20,40 @@ snapshot, its real test accuracy (mean ± std over seeds) and proxy accuracy, an
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 from experiments.lib.curve_config import CurveConfig
 from experiments.lib.study import StudyFlags, parse_study
-from trainables.cli import run_main
 from trainables.config import FinetuneConfig
+from trainables.entry import run_main
 from trainables.errors import ConfigError
 
-FLAGS = StudyFlags(output_dir="runs/learning_curve")
-HELPS = {
-    "concurrency": "Evaluation runs at once.",
-    "cpus_per_trial": "CPUs per evaluation run.",
-    "gpus_per_trial": "GPUs per evaluation run (fractions share a GPU).",
-    "output_dir": "Results, snapshots and Tune logs.",
-    "resume": "Reuse finished snapshots and evaluation trials; with milestones beyond the saved "
-    "snapshots, meta-training continues from the latest one and only new snapshots are "
-    "evaluated.",
-}
+
+@dataclass(frozen=True)
+class CurveStudyFlags(StudyFlags):
+    """Cluster, output and resume: the study flags, as the learning curve uses them."""
+
+    concurrency: int = 2
+    """Evaluation runs at once."""
+    cpus_per_trial: float = 1
+    """CPUs per evaluation run."""
+    gpus_per_trial: float = 0
+    """GPUs per evaluation run (fractions share a GPU)."""
+    output_dir: str = "runs/learning_curve"
+    """Results, snapshots and Tune logs."""
+    resume: bool = False
+    """Reuse finished snapshots and evaluation trials; with milestones beyond the saved
+    snapshots, meta-training continues from the latest one and only new snapshots are
+    evaluated."""
 
 
 def parse(argv: list[str] | None) -> tuple[str, FinetuneConfig, CurveConfig, StudyFlags, list[int]]:
     """(preset, fine-tuning config, curve settings, study flags, milestones) of a command line;
     no side effects."""
     preset, cfg, args, flags = parse_study(
-        argv, __doc__, CurveConfig(), "learning curve", FLAGS, HELPS
+        argv, __doc__, CurveConfig(), "learning curve", CurveStudyFlags()
     )
-    try:
-        milestones = sorted({int(m) for m in args.milestones.split(",") if m})
-    except ValueError:
-        raise ConfigError(f"--milestones {args.milestones!r}: comma-separated integers") from None
+    milestones = sorted(set(args.milestones))
     if args.seeds == 0:
         from controllers.paired_stats import planned_seeds
 

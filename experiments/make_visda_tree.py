@@ -19,50 +19,45 @@ Prints the tree's path and the weights file's path.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from trainables.cli import OneLineErrorParser, run_main
+from trainables.entry import parse_args, run_main, script_doc
+from trainables.errors import ConfigError
 from trainables.models.resnet import RESNETS, random_weights_file
 
 
 @dataclass(frozen=True)
 class Args:
     out: Path
-    num_classes: int
-    images_per_class: int
-    image_size: int
-    seed: int
-    random_weights: str | None
+    """Folder to write (tree/ inside)."""
+    num_classes: int = 12
+    """Classes (12: VisDA's names)."""
+    images_per_class: int = 24
+    """Images per class and split."""
+    image_size: int = 256
+    """Side of each image in pixels."""
+    seed: int = 0
+    """Seed of the generated images and weights."""
+    random_weights: Literal[RESNETS] | None = None  # type: ignore[valid-type]
+    """Also write <out>/<model>-random.pth."""
 
 
 def parse(argv: list[str] | None) -> Args:
-    p = OneLineErrorParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
-    p.add_argument("--out", required=True, type=Path, help="folder to write (tree/ inside)")
-    p.add_argument("--num-classes", type=int, default=12, help="classes (12: VisDA's names)")
-    p.add_argument("--images-per-class", type=int, default=24, help="per class and split")
-    p.add_argument("--image-size", type=int, default=256, help="side of each image in pixels")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--random-weights",
-        choices=RESNETS,
-        default=None,
-        help="also write <out>/<model>-random.pth",
-    )
-    a = p.parse_args(argv)
+    """The flags of a command line; no side effects."""
+    args = parse_args(Args, argv, None, script_doc(__doc__))  # type: ignore[arg-type]
     for flag, least in (("num_classes", 1), ("images_per_class", 1), ("image_size", 8)):
-        if getattr(a, flag) < least:
-            p.error(f"--{flag.replace('_', '-')} must be >= {least}, got {getattr(a, flag)}")
-    return Args(**vars(a))
+        if getattr(args, flag) < least:
+            raise ConfigError(
+                f"--{flag.replace('_', '-')} must be >= {least}, got {getattr(args, flag)}"
+            )
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     from trainables.data.image_list import make_image_tree
-    from trainables.errors import ConfigError
 
     try:
         tree = make_image_tree(

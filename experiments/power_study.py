@@ -23,69 +23,69 @@ Markdown and the plot) over controllers/static_study.py (the runs) and paired_st
 
 from __future__ import annotations
 
-import argparse
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+import tyro
 
 from controllers import atomic_files
 from controllers.static_study import StaticRun, Variant, check_schedules, run_study
 from experiments.power.analysis import analyse
 from experiments.power.markdown import markdown
 from experiments.power.plot import plot
-from experiments.power.schedule_sets import SCHEDULE_SETS, resolve_schedules
+from experiments.power.schedule_sets import resolve_schedules
 from experiments.power.variants import parse_variants
-from trainables.cli import (
-    OneLineErrorParser,
-    add_config_args,
-    add_preset_flag,
-    command_line,
-    config_from_args,
-    preset_from_argv,
-    run_main,
-)
-from trainables.config import PRESETS
+from trainables.config import PRESETS, FinetuneConfig, PresetName
+from trainables.entry import Flat, command_line, parse_args, preset_from_argv, run_main, script_doc
 from trainables.errors import ConfigError
 
 
-def build_parser(preset: str) -> OneLineErrorParser:
-    p = OneLineErrorParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    add_preset_flag(p, "embedded")
-    s = p.add_argument_group("study")
-    s.add_argument(
-        "--schedules",
-        default="pair",
-        help="';'-separated schedules, or a named set: " + ", ".join(SCHEDULE_SETS),
-    )
-    s.add_argument("--seeds", type=int, default=20, help="paired seeds per schedule")
-    s.add_argument("--seed-base", type=int, default=50_000, help="first seed")
-    s.add_argument(
-        "--variant",
-        nargs="+",
-        action="append",
-        metavar=("NAME", "FIELD=VALUE"),
-        help="a benchmark configuration to compare: a name, then config fields over the "
-        "preset and flags (repeat the flag for each variant; default: one, the config)",
-    )
-    s.add_argument("--workers", type=int, default=2, help="worker processes")
-    s.add_argument("--threads-per-worker", type=int, default=1, help="torch threads per worker")
-    s.add_argument("--target", type=float, default=1.0, help="half-width (points) to plan for")
-    s.add_argument("--output-dir", default="runs/power_study", help="where results go")
-    add_config_args(p, PRESETS[preset])
-    return p
+@dataclass(frozen=True)
+class PowerFlags:
+    """The study: schedules, seeds, variants and workers."""
+
+    schedules: str = "pair"
+    """';'-separated schedules, or a named set (pair, landscape, ...: experiments/power/
+    schedule_sets.py). Each is '<group>:<multiplier>,...' over the model's groups or the aliases
+    all, backbone, early, late (unnamed groups get 0; later parts override earlier ones);
+    multipliers must be levels of --rate-levels."""
+    seeds: int = 20
+    """Paired seeds per schedule."""
+    seed_base: int = 50_000
+    """First seed."""
+    variant: tyro.conf.UseAppendAction[tuple[tuple[str, ...], ...]] = ()
+    """A benchmark configuration to compare: a name, then config fields over the preset and
+    flags, FIELD=VALUE (repeat the flag for each variant; default: one, the config)."""
+    workers: int = 2
+    """Worker processes."""
+    threads_per_worker: int = 1
+    """Torch threads per worker."""
+    target: float = 1.0
+    """Half-width (points) to plan for."""
+    output_dir: str = "runs/power_study"
+    """Where results go."""
 
 
-def parse(argv: list[str] | None) -> tuple[list[Variant], list[str], argparse.Namespace]:
-    """(variants, schedules, flags) of a command line; no side effects."""
+@dataclass(frozen=True)
+class Args:
+    study: Flat[PowerFlags]
+    run: Flat[FinetuneConfig]
+    preset: PresetName = "embedded"
+    """Named configuration whose values are the defaults every other flag overrides."""
+
+
+def parse(argv: list[str] | None) -> tuple[list[Variant], list[str], PowerFlags]:
+    """(variants, schedules, study flags) of a command line; no side effects."""
     preset = preset_from_argv(argv, default="embedded")
-    args = build_parser(preset).parse_args(argv)
-    if args.seeds < 2 or args.workers < 1 or args.threads_per_worker < 1:
+    args = parse_args(Args, argv, Args(PowerFlags(), PRESETS[preset], preset), script_doc(__doc__))  # type: ignore[arg-type]
+    flags = args.study
+    if flags.seeds < 2 or flags.workers < 1 or flags.threads_per_worker < 1:
         raise ConfigError("--seeds must be >= 2, --workers and --threads-per-worker >= 1")
-    variants = parse_variants(config_from_args(args), args.variant)
-    schedules = resolve_schedules(args.schedules, variants)
+    variants = parse_variants(args.run, [list(v) for v in flags.variant])
+    schedules = resolve_schedules(flags.schedules, variants)
     check_schedules(variants, schedules)
-    return variants, schedules, args
+    return variants, schedules, flags
 
 
 def progress(r: StaticRun, done: int, total: int) -> None:

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from experiments.lib.reward_config import RewardConfig
 from experiments.lib.study import StudyFlags, parse_study
-from trainables.cli import run_main
 from trainables.config import FinetuneConfig
+from trainables.entry import run_main
 from trainables.errors import ConfigError
 
 
@@ -38,11 +38,7 @@ def parse(argv: list[str] | None) -> tuple[str, FinetuneConfig, RewardConfig, St
         raise ConfigError("--seeds must be >= 2 (a correlation within one seed is not enough)")
     from controllers.spec import check_levels
 
-    try:
-        specs = args.schedules()
-    except ValueError:
-        raise ConfigError(f"--uniform {args.uniform!r}: comma-separated numbers") from None
-    for spec in specs:
+    for spec in args.schedules():
         check_levels(spec, cfg, "--uniform")
     return preset, cfg, args, flags
 

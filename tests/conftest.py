@@ -48,7 +48,7 @@ def tiny_pipeline(*flags) -> list[str]:
 def main_in_process(capsys, main, *args) -> tuple[int, str, str]:
     """A script's `main` in this process, as its command line would run it (`run_main`: one
     line and exit 2 for a user-fixable error): (exit status, stdout, stderr)."""
-    from trainables.cli import run_main
+    from trainables.entry import run_main
 
     with pytest.raises(SystemExit) as exit_:
         run_main(main, [str(a) for a in args])

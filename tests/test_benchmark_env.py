@@ -55,11 +55,19 @@ def test_interleaved_rejects_no_pairs():
 
 
 def test_parse_defaults_and_one_line_errors(capsys):
+    from conftest import main_in_process
+
+    from trainables.errors import ConfigError
+
     args = parse([])
-    assert args.pairs == 5 and args.parts == ["overhead", "proxy", "scaling"]
-    assert args.models == ["resnet50", "resnet101"] and args.gpu_runners == [1, 2, 4]
-    assert (args.image_size, args.batch_size, args.device, args.compile) == (224, 32, "auto", False)
-    assert parse(["--gpu-runners", ""]).gpu_runners == []
+    d = args.device_part
+    assert args.pairs == 5 and args.parts == ("overhead", "proxy", "scaling")
+    assert d.models == ("resnet50", "resnet101") and d.gpu_runners == (1, 2, 4)
+    assert (d.image_size, d.batch_size, d.device, d.compile) == (224, 32, "auto", False)
+    assert parse(["--gpu-runners", ""]).device_part.gpu_runners == ()
+    assert (
+        parse(["--parts", "overhead,proxy"]).parts == parse(["--parts", "overhead", "proxy"]).parts
+    )
     for bad in (
         ["--pairs", "0"],
         ["--parts", "overhead,nope"],
@@ -67,14 +75,12 @@ def test_parse_defaults_and_one_line_errors(capsys):
         ["--gpu-runners", "1,x"],
         ["--device", "tpu"],
     ):
-        with pytest.raises(SystemExit) as exc:
+        with pytest.raises(ConfigError):
             parse(bad)
-        assert exc.value.code == 2
-        err = capsys.readouterr().err
-        assert err.startswith("error: ") and err.count("\n") == 1, (bad, err)
-    with pytest.raises(SystemExit):
-        parse(["--pairs", "0"])
-    assert "--pairs must be >= 1" in capsys.readouterr().err
+        code, _, err = main_in_process(capsys, main, *bad)
+        assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, (bad, err)
+    code, _, err = main_in_process(capsys, main, "--pairs", "0")
+    assert "--pairs must be >= 1" in err
 
 
 @pytest.mark.slow

@@ -243,7 +243,7 @@ def test_learning_curve_finds_each_snapshot_by_its_runs_method(tmp_path):
 
 
 def test_results_files_record_the_command_that_reproduces_the_run(monkeypatch):
-    from trainables.cli import command_line
+    from trainables.entry import command_line
 
     assert command_line("experiments/ablation.py", ["--seeds", "3"]) == (
         "python experiments/ablation.py --seeds 3"

@@ -19,9 +19,23 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from trainables.cli import OneLineErrorParser
+from trainables.entry import parse_args, run_main, script_doc
+from trainables.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Args:
+    before: str
+    """Revision measured as the reference."""
+    after: str = "HEAD"
+    """Revision compared with it."""
+    pairs: int = 1
+    """ABBA pairs (4 suite runs each)."""
+    log_dir: Path = Path("/tmp/suite_time")
+    """Where each run's pytest output goes."""
 
 
 def busy_cpu_seconds() -> float:
@@ -46,24 +60,19 @@ def run_suite(rev: str, log: Path) -> tuple[float, float, str]:
     return wall, cpu, lines[-1] if lines else "(no output)"
 
 
-def main() -> int:
-    p = OneLineErrorParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--before", required=True, help="revision measured as the reference")
-    p.add_argument("--after", default="HEAD", help="revision compared with it")
-    p.add_argument("--pairs", type=int, default=1, help="ABBA pairs (4 suite runs each)")
-    p.add_argument("--log-dir", type=Path, default=Path("/tmp/suite_time"))
-    args = p.parse_args()
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(Args, argv, None, script_doc(__doc__))
     if git("status", "--porcelain", "--untracked-files=no").strip():
-        p.error("the checkout has changes: run this in a throwaway clone")
+        raise ConfigError("the checkout has changes: run this in a throwaway clone")
     if args.pairs < 1:
-        p.error(f"--pairs must be >= 1, got {args.pairs}")
+        raise ConfigError(f"--pairs must be >= 1, got {args.pairs}")
     start = git("rev-parse", "HEAD").strip()
     revs = {}
     for name, rev in (("before", args.before), ("after", args.after)):
         try:
             revs[name] = git("rev-parse", "--short", f"{rev}^{{commit}}").strip()
         except subprocess.CalledProcessError:
-            p.error(f"--{name} {rev}: not a revision of this repository")
+            raise ConfigError(f"--{name} {rev}: not a revision of this repository") from None
     args.log_dir.mkdir(parents=True, exist_ok=True)
     fractions = []
     try:
@@ -86,4 +95,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

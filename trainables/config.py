@@ -2,36 +2,49 @@
 
 The environment, the command line and the results files all read this dataclass: a results file
 records `dataclasses.asdict(config)`, so it says exactly what ran. Field docstrings double as
-`--help` text (see `field_docs`).
+`--help` text (tyro reads them).
 """
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import functools
-import inspect
-import textwrap
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 from trainables.errors import ConfigError
 
-DATASETS = ("digits", "visda")
-PROXIES = ("synthetic", "heldout_fonts", "real_fewshot")
+Dataset = Literal["digits", "visda"]
+Proxy = Literal["synthetic", "heldout_fonts", "real_fewshot"]
+Guidance = Literal["kl", "l2sp", "feature_l2", "csg"]
+CsgPool = Literal["apool", "gap"]
+Schedule = Literal["constant", "cosine", "step"]
+BnMode = Literal["frozen", "train"]
+RewardMetric = Literal["acc", "nll"]
+VisdaTransform = Literal["asg", "augment"]
+AmpMode = Literal["auto", "bf16", "off"]
+Switch = Literal["auto", "on", "off"]
+HeadInit = Literal["probe", "sgd"]
+RateLevels = Literal["log", "linear"]
+Model = Literal["efficientnet_lite0", "resnet50", "resnet101"]
+TrainDomain = Literal["synthetic", "real"]
+Device = Literal["auto", "cpu", "cuda"]
+PresetName = Literal["tiny", "embedded", "short", "visda"]
+
+DATASETS = get_args(Dataset)
+PROXIES = get_args(Proxy)
 # The reward's proxy when --proxy is 'auto': chosen per dataset by experiments/reward_candidates.py
 # (digits; VisDA has no fonts to hold out, so it keeps held-out renders).
 AUTO_PROXY = {"digits": "heldout_fonts", "visda": "synthetic"}
-GUIDANCES = ("kl", "l2sp", "feature_l2", "csg")
-CSG_POOLS = ("apool", "gap")
-SCHEDULES = ("constant", "cosine", "step")
-BN_MODES = ("frozen", "train")
-REWARD_METRICS = ("acc", "nll")
-VISDA_TRANSFORMS = ("asg", "augment")
-AMP_MODES = ("auto", "bf16", "off")
-SWITCHES = ("auto", "on", "off")
-HEAD_INITS = ("probe", "sgd")
-RATE_LEVELS = ("log", "linear")
+GUIDANCES = get_args(Guidance)
+CSG_POOLS = get_args(CsgPool)
+SCHEDULES = get_args(Schedule)
+BN_MODES = get_args(BnMode)
+REWARD_METRICS = get_args(RewardMetric)
+VISDA_TRANSFORMS = get_args(VisdaTransform)
+AMP_MODES = get_args(AmpMode)
+SWITCHES = get_args(Switch)
+HEAD_INITS = get_args(HeadInit)
+RATE_LEVELS = get_args(RateLevels)
 
 
 def _flag(name: str) -> str:
@@ -47,7 +60,7 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 class FinetuneConfig:
     """Everything a syn-to-real fine-tuning run depends on, except the per-episode seed."""
 
-    dataset: str = "digits"
+    dataset: Dataset = "digits"
     """Data: 'digits' (embedded benchmark: font-rendered digits -> scikit-learn's real digits) or
     'visda' (any folder in the VisDA-17 layout, see --data-root)."""
     data_root: str | None = None
@@ -60,7 +73,7 @@ class FinetuneConfig:
     """Images the runs will read that are fully decoded before anything starts, so a corrupt
     file stops the launch in one line instead of a worker mid-run (VisDA only; -1: all of them,
     0: none, N: an even sample of N)."""
-    model: str = "efficientnet_lite0"
+    model: Model = "efficientnet_lite0"
     """Backbone: efficientnet_lite0 (ImageNet weights in a pip package), resnet50, resnet101."""
     weights: str | None = None
     """Explicit ImageNet weights file (a state dict); default: the model's standard weights."""
@@ -68,12 +81,12 @@ class FinetuneConfig:
     """Start from ImageNet weights; false trains the same network from scratch."""
     image_size: int = 32
     """Input resolution in pixels."""
-    train_domain: str = "synthetic"
+    train_domain: TrainDomain = "synthetic"
     """Training data: 'synthetic' (the task), or 'real' for the real-trained oracle (digits only):
     it trains on a random half of the real test pool and is scored on the other half."""
     num_train: int = 2000
     """Synthetic training images to render (digits only; VisDA uses its whole train list)."""
-    proxy: str = "auto"
+    proxy: Proxy | Literal["auto"] = "auto"
     """Proxy-validation split that feeds the reward: 'synthetic' (held-out renders, no real data),
     'heldout_fonts' (renders from fonts unseen in training; digits only), 'real_fewshot' (a
     small labelled real subset, disjoint from the test split: uses real labels) or 'auto'
@@ -104,15 +117,15 @@ class FinetuneConfig:
     0.005 and 9.8% (chance) at 0.01 (results/base_rate_sweep). With the log-spaced levels the
     top of the range is the rate where a uniform schedule collapses the proxy, the best uniform
     rate (0.001) is multiplier 0.1, and the backbone can sit 10-100x below the head."""
-    schedule: str = "constant"
+    schedule: Schedule = "constant"
     """Base schedule over the run's iterations: 'constant' (ASG's controlled run: the controller
     alone shapes the rates), 'cosine' (half-cosine decay to zero) or 'step' (x0.1 at half the
     run, x0.01 at three quarters)."""
-    bn_mode: str = "frozen"
+    bn_mode: BnMode = "frozen"
     """BatchNorm during fine-tuning: 'frozen' (ASG: the whole model in eval mode, so running
     statistics stay the ImageNet ones and a zero multiplier changes nothing) or 'train'
     (statistics follow the synthetic batches: a departure from ASG)."""
-    head_init: str = "sgd"
+    head_init: HeadInit = "sgd"
     """How the new task head starts each run, before the first window: 'sgd' (random init, then
     --head-warmup-iters SGD iterations on the head alone, the rest at rate 0: it depends on the
     seed) or 'probe' (a linear probe: multinomial logistic regression fit to convergence with
@@ -138,7 +151,7 @@ class FinetuneConfig:
     """Score the mean of the weights after every SGD iteration of the last N windows instead of
     the last iterate (0: off; a named option after SWA, ASG has none). With frozen BatchNorm
     the mean needs no recomputed statistics; the run's model becomes the mean when it ends."""
-    rate_levels: str = "log"
+    rate_levels: RateLevels = "log"
     """The multipliers a discrete action picks from: 'linear' (ASG's 11 levels 0, 0.1, ..., 1)
     or 'log' (0 and the 1-2-5 series from 0.001 to 1: three decades, so that the head and the
     backbone can sit at rates 100x apart)."""
@@ -146,16 +159,16 @@ class FinetuneConfig:
     """SGD momentum."""
     weight_decay: float = 5e-4
     """SGD weight decay."""
-    guidance: str = "kl"
+    guidance: Guidance = "kl"
     """Regulariser toward the pretrained model: 'kl' (ASG proxy guidance on the ImageNet head),
     'l2sp' (weight L2 to the pretrained weights), 'feature_l2' (L2 to the teacher's features)
     or 'csg' (CSG's contrastive guidance against a frozen ImageNet key encoder)."""
     guidance_weight: float = 0.1
     """Weight of the guidance term (0 = off; 0.1 is both ASG's and CSG's)."""
-    csg_stages: str = ""
-    """CSG: comma-separated stages whose feature maps are contrasted ('': the model's last two,
-    layer3,layer4 on ResNets as published)."""
-    csg_pool: str = "apool"
+    csg_stages: tuple[str, ...] = ()
+    """CSG: stages whose feature maps are contrasted, space-separated (none: the model's last
+    two, layer3 layer4 on ResNets as published; the older comma-separated form is read too)."""
+    csg_pool: CsgPool = "apool"
     """CSG: pooling of a stage's map: 'apool' (attentional pooling, as published) or 'gap'."""
     csg_key_augment: bool = True
     """CSG: the key view is an independently RandAugment-ed copy of the image (n=1, m=6, as
@@ -168,7 +181,7 @@ class FinetuneConfig:
     """CSG: EMA momentum of the key projection heads (published: 0.999)."""
     csg_dim: int = 128
     """CSG: projection dimension (published: 128)."""
-    reward_metric: str = "acc"
+    reward_metric: RewardMetric = "acc"
     """What the reward measures on the proxy split: 'acc' (mean per-class accuracy) or 'nll'
     (minus the mean negative log-likelihood: keeps moving after accuracy saturates)."""
     reward_retention: float = 0.0
@@ -179,7 +192,7 @@ class FinetuneConfig:
     head_hidden: int = 0
     """Hidden units of the new task head: 0 for one linear layer, 512 for ASG's VisDA head
     Linear(D, 512) - ReLU - Linear(512, classes)."""
-    visda_transform: str = "asg"
+    visda_transform: VisdaTransform = "asg"
     """VisDA images: 'asg' (ASG's recipe, train and evaluation alike: resize the short side to
     --image-size, centre crop, no augmentation) or 'augment' (a departure: random resized crop
     and flip in training; resize to 256/224 of the size and centre crop at evaluation)."""
@@ -190,14 +203,17 @@ class FinetuneConfig:
     num_workers: int = 0
     """DataLoader worker processes for VisDA decoding, kept alive across windows (-1: one fewer
     than the CPUs the run may use, at most 8)."""
-    amp: str = "auto"
+    amp: AmpMode = "auto"
     """Mixed precision: 'auto' (bf16 autocast on CUDA, off on the CPU), 'bf16' or 'off'."""
-    channels_last: str = "auto"
+    channels_last: Switch = "auto"
     """NHWC memory format for the model and images: 'auto' (on CUDA), 'on' or 'off'."""
-    device: str = "auto"
+    device: Device = "auto"
     """'auto' (CUDA when available), 'cpu' or 'cuda'."""
 
     def __post_init__(self) -> None:
+        stages = self.csg_stages  # "layer3,layer4" from older results.json files and callers
+        stages = stages.split(",") if isinstance(stages, str) else stages
+        object.__setattr__(self, "csg_stages", tuple(s for s in stages if s))
         _check_choice("dataset", self.dataset, DATASETS)
         _check_choice("proxy", self.proxy, (*PROXIES, "auto"))
         _check_choice("guidance", self.guidance, GUIDANCES)
@@ -390,21 +406,3 @@ def preset(name: str, **overrides: Any) -> FinetuneConfig:
     """The named preset with keyword overrides applied."""
     _check_choice("preset", name, tuple(PRESETS))
     return PRESETS[name].replace(**overrides)
-
-
-@functools.cache
-def field_docs(cls: type) -> dict[str, str]:
-    """Attribute docstrings of a dataclass (the string literal under each field), by field name."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    docs: dict[str, str] = {}
-    for node, after in zip(body, body[1:], strict=False):
-        if (
-            isinstance(node, ast.AnnAssign)
-            and isinstance(node.target, ast.Name)
-            and isinstance(after, ast.Expr)
-            and isinstance(after.value, ast.Constant)
-            and isinstance(after.value.value, str)
-        ):
-            docs[node.target.id] = " ".join(after.value.value.split())
-    return docs

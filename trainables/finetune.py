@@ -132,7 +132,7 @@ class FinetuneRun:
 
     def _make_csg(self) -> ContrastiveGuidance:
         cfg, available = self.cfg, self.model.map_stages
-        stages = tuple(s for s in cfg.csg_stages.split(",") if s) or available
+        stages = cfg.csg_stages or available
         unknown = [s for s in stages if s not in available]
         if unknown:
             raise ConfigError(

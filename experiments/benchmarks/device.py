@@ -9,6 +9,7 @@ import gc
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -18,23 +19,27 @@ from experiments.benchmarks.timing import Interleaved, Timed, device_name, inter
 from trainables.config import FinetuneConfig, preset
 from trainables.models.resnet import RESNETS, random_weights_file
 
+ResNet = Literal[RESNETS]  # type: ignore[valid-type]
+
 
 @dataclass(frozen=True)
 class DeviceOptions:
     """What the device part measures, and how."""
 
-    device: str = "auto"
-    """'auto', 'cpu' or 'cuda'."""
-    models: tuple[str, ...] = RESNETS
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where to measure: 'auto' (CUDA when available), 'cpu' or 'cuda'."""
+    models: tuple[ResNet, ...] = RESNETS
+    """ResNets to measure, space-separated."""
     image_size: int = 224
     """Crop size in pixels."""
     batch_size: int = 32
+    """SGD mini-batch size."""
     iters: int = 50
     """SGD iterations per measurement (one env window)."""
     tree_images_per_class: int = 40
     """Generated images per class."""
     gpu_runners: tuple[int, ...] = (1, 2, 4)
-    """Runner counts sharing one GPU (empty: skip)."""
+    """Runner counts sharing one GPU, space-separated (none, or '': skip)."""
     compile: bool = False
     """torch.compile the best loop (takes minutes)."""
     pairs: int = 5

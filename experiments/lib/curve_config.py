@@ -18,8 +18,9 @@ class CurveConfig:
     is refused in one line)."""
     meta_iters_per_window: int = 3
     """SGD iterations per window of the meta-training task (0: the preset's own)."""
-    milestones: str = "0,16,64,256"
-    """Meta-training episode counts at which the policy is exported and evaluated."""
+    milestones: tuple[int, ...] = (0, 16, 64, 256)
+    """Meta-training episode counts at which the policy is exported and evaluated,
+    space-separated (the older comma-separated form is read too)."""
     episodes_per_iteration: int = 4
     """Episodes per RLlib training iteration."""
     num_env_runners: int = 2

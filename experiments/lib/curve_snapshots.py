@@ -90,7 +90,10 @@ def _evaluated_before(path: Path, cfg: FinetuneConfig, seeds: list[int]) -> list
     if not path.exists():
         return []
     old = read_recorded(path, f"--resume: {path}", "a learning_curve.json")
-    if old.finetune_config != json.loads(json.dumps(dataclasses.asdict(cfg))):
+    recorded = dict(old.finetune_config or {})
+    if isinstance(recorded.get("csg_stages"), str):  # recorded before it became a list
+        recorded["csg_stages"] = [s for s in recorded["csg_stages"].split(",") if s]
+    if recorded != json.loads(json.dumps(dataclasses.asdict(cfg))):
         return []
     by_method: dict[str, list[RunSummary]] = {}
     for r in old.runs:

@@ -52,9 +52,10 @@ class PipelineConfig:
     seeds: int = 3
     """Evaluation seeds, the same for every method (PBT: one member per seed); disjoint from
     the seeds meta-training sees."""
-    baselines: str = "hand_tuned,uniform@0.1"
-    """Comma-separated non-learned controllers to compare with (empty: none): constant, cosine,
-    step, hand_tuned, random, pbt, uniform@<m>."""
+    baselines: tuple[str, ...] = ("hand_tuned", "uniform@0.1")
+    """Non-learned controllers to compare with, space-separated (none: no baselines; the old
+    comma-separated form is read too): constant, cosine, step, hand_tuned, random, pbt,
+    uniform@<m>."""
     greedy: bool = False
     """Deploy the learned policy greedily instead of sampling its actions (ASG samples)."""
     policy_checkpoint: str | None = None
@@ -70,8 +71,13 @@ class PipelineConfig:
     dashboard_host: str = "127.0.0.1"
     """Interface the local Ray dashboard binds to."""
 
+    def __post_init__(self) -> None:
+        names = self.baselines.split(",") if isinstance(self.baselines, str) else self.baselines
+        flat = tuple(b for name in names for b in str(name).split(",") if b)
+        object.__setattr__(self, "baselines", flat)
+
     def baseline_names(self) -> list[str]:
-        return [b for b in self.baselines.split(",") if b]
+        return list(self.baselines)
 
     def expected_runs(self) -> int:
         """Evaluation runs of a complete pipeline: every method on every seed."""

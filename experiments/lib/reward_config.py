@@ -15,18 +15,19 @@ if TYPE_CHECKING:
 class RewardConfig:
     seeds: int = 3
     """Seeds; every schedule runs on each."""
-    uniform: str = "0.05,0.1,0.2,0.5"
-    """Uniform multipliers of the 1-D part of the spread."""
+    uniform: tuple[float, ...] = (0.05, 0.1, 0.2, 0.5)
+    """Uniform multipliers of the 1-D part of the spread, space-separated (the older
+    comma-separated form is read too)."""
     random_schedules: int = 3
     """Random per-group schedules (distinct random streams)."""
     bootstrap: int = 2000
     """Bootstrap resamples of the schedules for the 95% intervals."""
 
     def schedules(self) -> list[ControllerSpec]:
-        """The spread; a ValueError if --uniform is not comma-separated numbers."""
+        """The spread: the uniform schedules, head only, hand-tuned and the random ones."""
         from controllers.spec import ControllerSpec, baseline, uniform
 
-        specs = [uniform(float(m)) for m in self.uniform.split(",") if m]
+        specs = [uniform(m) for m in self.uniform]
         specs += [
             ControllerSpec("head only", "baseline", backbone_head=(0.0, 1.0)),
             baseline("hand_tuned"),

@@ -6,32 +6,28 @@ results into `Study.out`.
 
 `StudyFlags` are the flags every script that runs fine-tuning trials shares (--address,
 --concurrency, --cpus-per-trial, --gpus-per-trial, --output-dir, --resume); `parse_study` reads
-them beside the script's own flags and the fine-tuning run's.
+them beside the script's own flags and the fine-tuning run's, with tyro.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
-from trainables.cli import (
-    add_config_args,
-    add_dataclass_args,
-    command_line,
-    config_from_args,
-    dataclass_from_args,
-    preset_from_argv,
-    script_parser,
-)
-from trainables.config import PRESETS, FinetuneConfig
+import tyro
+
+from trainables.config import PRESETS, FinetuneConfig, PresetName
+from trainables.entry import Flat, command_line, parse_args, preset_from_argv, script_doc
 
 if TYPE_CHECKING:
     from controllers.tune_runs import TrialResources
 
 T = TypeVar("T")
+S = TypeVar("S", bound="StudyFlags")
 
 
 @dataclass(frozen=True)
@@ -80,26 +76,41 @@ class StudyFlags:
         return TrialResources(self.cpus_per_trial, self.gpus_per_trial, self.concurrency)
 
 
+PRESET_HELP = (
+    "Named configuration whose values are the defaults every other flag overrides: tiny (smoke "
+    "tests, minutes), embedded (the offline digits benchmark), short (its meta-training twin), "
+    "visda (VisDA-17 with ResNet-101, needs --data-root and a GPU)."
+)
+
+
 def parse_study(
     argv: Sequence[str] | None,
-    doc: str,
+    doc: str | None,
     own: T,
     title: str,
-    flags: StudyFlags,
-    helps: Mapping[str, str] | None = None,
-) -> tuple[str, FinetuneConfig, T, StudyFlags]:
+    flags: S,
+) -> tuple[str, FinetuneConfig, T, S]:
     """(preset, fine-tuning config, the script's own flags, the study flags) of a script whose
     flags are `--preset`, one per field of the dataclass instance `own` (its defaults), the
-    study flags (defaults `flags`, help texts `helps` where the script words them its own way)
-    and one per FinetuneConfig field. No side effects."""
+    study flags (defaults `flags`: a StudyFlags, or a subclass whose fields' docstrings word
+    them the script's own way) and one per FinetuneConfig field, all parsed by tyro from one
+    arguments dataclass. `title` names the group of the script's own flags in --help. No side
+    effects."""
     preset = preset_from_argv(argv)
-    parser = script_parser(doc, preset)
-    add_dataclass_args(parser, own, title)
-    add_dataclass_args(parser, flags, "cluster, output and resume", helps)
-    add_config_args(parser, PRESETS[preset])
-    ns = parser.parse_args(argv)
-    own_args = dataclass_from_args(type(own), ns)
-    return preset, config_from_args(ns), own_args, dataclass_from_args(StudyFlags, ns)
+    args_cls = dataclasses.make_dataclass(
+        "Args",
+        [
+            (title.replace(" ", "_").replace("-", "_"), Flat[type(own)]),  # type: ignore[valid-type]
+            ("study", Flat[type(flags)]),  # type: ignore[valid-type]
+            ("run", Flat[FinetuneConfig]),
+            ("preset", Annotated[PresetName, tyro.conf.arg(help=PRESET_HELP)], "embedded"),
+        ],
+        frozen=True,
+    )
+    default = args_cls(own, flags, PRESETS[preset], preset)
+    args = parse_args(args_cls, argv, default, script_doc(doc))
+    own_args = getattr(args, dataclasses.fields(args_cls)[0].name)
+    return args.preset, args.run, own_args, args.study
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,8 @@ def _overrides(base: FinetuneConfig, name: str, assignments: list[str]) -> dict[
             overrides[key] = value.lower() in ("1", "true", "yes", "on")
             continue
         try:
-            overrides[key] = kind(value) if kind is not type(None) else value
+            # None and lists (csg_stages=layer3,layer4): the string, which the config reads.
+            overrides[key] = value if kind in (type(None), tuple) else kind(value)
         except ValueError:
             raise ConfigError(f"--variant {name}: {a!r}: not a {kind.__name__}") from None
     return overrides

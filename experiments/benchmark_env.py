@@ -26,11 +26,11 @@ runs this; on CUDA the device is synchronised before a clock is read.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from controllers.atomic_files import write_json
 from experiments.benchmarks import tables
 from experiments.benchmarks.device import DeviceOptions, device_throughput
 from experiments.benchmarks.overhead import overhead
@@ -60,6 +60,9 @@ class Args:
     """Proxy split sizes."""
     output: str | None = None
     """Write the measurements as JSON here."""
+    address: str | None = None
+    """Ray cluster the scaling and RLlib-overhead parts run on ('auto' or host:port; RAY_ADDRESS,
+    as under `ray job submit`, counts too). Without one: a Ray of the benchmark's own."""
 
     @property
     def pairs(self) -> int:
@@ -96,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     command = command_line("experiments/benchmark_env.py", argv)
     report = report_header(command, args.pairs)
     if "overhead" in args.parts:
-        o = overhead(args.preset, args.pairs)
+        o = overhead(args.preset, args.pairs, address=args.address)
         report["overhead"] = o.to_json()
         tables.print_overhead(o, args.pairs)
     if "proxy" in args.parts:
@@ -104,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         report["proxy_cost"] = [r.to_json() for r in rows]
         tables.print_proxy(rows, args.preset, args.pairs)
     if "scaling" in args.parts:
-        rows = scaling(args.scaling_preset, args.runners, args.pairs)
+        rows = scaling(args.scaling_preset, args.runners, args.pairs, address=args.address)
         report["scaling"] = [r.to_json(reference_runners=rows[0].env_runners) for r in rows]
         tables.print_scaling(rows, args.scaling_preset, args.pairs)
     if "runcost" in args.parts:
@@ -117,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         tables.print_device(d, args.pairs)
     print(f"\nmachine: {report['machine']}; device: {report['device_name']}")
     if args.output:
-        Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
+        write_json(Path(args.output), report, indent=2)
     return 0
 
 

@@ -102,7 +102,13 @@ class Overhead:
         }
 
 
-def overhead(preset_name: str, pairs: int, seed: int = 0, with_rllib: bool = True) -> Overhead:
+def overhead(
+    preset_name: str,
+    pairs: int,
+    seed: int = 0,
+    with_rllib: bool = True,
+    address: str | None = None,
+) -> Overhead:
     """Env episodes (A) against the plain loop over the same SGD iterations (B), interleaved;
     the training, step and total ratios all come from the same pairs. Then one directly
     stepped 1-thread episode and one RLlib-sampled episode (single measurements)."""
@@ -142,18 +148,20 @@ def overhead(preset_name: str, pairs: int, seed: int = 0, with_rllib: bool = Tru
         ),
         total_vs_plain=total,
         direct_episode_1_thread_s=direct,
-        rllib=rllib_episode(preset_name, direct) if with_rllib else {},
+        rllib=rllib_episode(preset_name, direct, address) if with_rllib else {},
     )
 
 
-def rllib_episode(preset_name: str, direct_episode_s: float) -> dict[str, float]:
+def rllib_episode(
+    preset_name: str, direct_episode_s: float, address: str | None = None
+) -> dict[str, float]:
     """One env runner sampling whole episodes, against the same episode stepped directly with
     one torch thread. Single measurements: RLlib's episode duration is its own running mean,
     so it cannot be paired measurement by measurement."""
     from controllers.algorithms import Resources, build_algo_config
     from trainables.config import PRESETS
 
-    with private_ray(workers=1, num_cpus=2):
+    with private_ray(workers=1, num_cpus=2, address=address):
         cfg = build_algo_config(
             "PPO",
             {"preset": preset_name, "report_test": False},

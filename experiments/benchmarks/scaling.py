@@ -37,7 +37,9 @@ class ScalingRow:
         }
 
 
-def scaling(preset_name: str, runners: list[int], pairs: int) -> list[ScalingRow]:
+def scaling(
+    preset_name: str, runners: list[int], pairs: int, address: str | None = None
+) -> list[ScalingRow]:
     """PPO iterations with the fewest env runners (A) against n runners (B), interleaved: one
     algorithm per runner count, all alive in one Ray instance, only one sampling at a time.
     A measurement is one training iteration, in seconds per episode sampled."""
@@ -48,7 +50,7 @@ def scaling(preset_name: str, runners: list[int], pairs: int) -> list[ScalingRow
     counts = sorted(set(runners))
     # Every algorithm's runners stay alive, but only one algorithm samples at a time: declare
     # a logical CPU for each runner, and one for the driver, whatever the cores.
-    with private_ray(workers=sum(counts), num_cpus=max(sum(counts) + 1, 2)):
+    with private_ray(workers=sum(counts), num_cpus=max(sum(counts) + 1, 2), address=address):
         algos = {
             n: build_algo_config(
                 "PPO",

@@ -34,8 +34,19 @@ def probe(env: dict[str, str], *ports: int) -> list[dict]:
     return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
 
 
-def test_rollout_metrics_are_served_by_the_nodes_metrics_endpoint(private_ray):
-    series = probe(private_ray, free_port())
+@pytest.fixture(scope="module")
+def scraped(tmp_path_factory):
+    """One probe run for the module: with a real Prometheus beside it where one is installed
+    (then Ray's dashboard runs too: it writes the service-discovery file), without elsewhere."""
+    from conftest import private_ray_env
+
+    ports = [free_port()] + ([free_port()] if shutil.which("prometheus") else [])
+    with private_ray_env() as env:
+        return probe(env, *ports)
+
+
+def test_rollout_metrics_are_served_by_the_nodes_metrics_endpoint(scraped):
+    series = [s for s in scraped if "name" in s]
     names = {s["name"] for s in series}
     assert {"ray_asg_windows_total", "ray_asg_runs_total", "ray_asg_multiplier"} <= names
     assert {"ray_asg_proxy_acc", "ray_asg_window_seconds"} <= names
@@ -52,11 +63,10 @@ def test_rollout_metrics_are_served_by_the_nodes_metrics_endpoint(private_ray):
 
 
 @pytest.mark.skipif(shutil.which("prometheus") is None, reason="needs Debian's prometheus")
-def test_prometheus_finds_the_rollout_metrics_through_rays_service_discovery(private_ray):
+def test_prometheus_finds_the_rollout_metrics_through_rays_service_discovery(scraped):
     """A real Prometheus, pointed at the service-discovery file Ray's dashboard writes (as
     docs/monitoring.md says), scrapes the node and answers a query for the windows done."""
-    out = probe(private_ray, free_port(), free_port())
-    answer = next(s["prometheus"] for s in out if "prometheus" in s)
+    answer = next(s["prometheus"] for s in scraped if "prometheus" in s)
     phases = {r["metric"].get("phase") for r in answer}
     assert {"meta_training", "evaluation"} <= phases, answer
     assert all(float(r["value"][1]) >= 1 for r in answer)

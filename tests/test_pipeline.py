@@ -1,7 +1,9 @@
 """The command-line pipeline end to end on the tiny preset, and its one-line errors."""
 
+import contextlib
 import json
 import os
+import selectors
 import shutil
 import signal
 import subprocess
@@ -142,35 +144,54 @@ def run_stage(
 ) -> Stage:
     """Run `cmd`; once `ready(stdout so far)` holds, send `stop` (SIGINT to the driver, or
     SIGKILL to the driver and everything it started), call `after_stop()` if given, and wait
-    for the end."""
+    for the end. The driver's stdout is read from its pipe as it prints, so `ready` is asked
+    the moment a line arrives (no polling interval for the driver to run ahead in); while
+    nothing arrives it is asked again each second, for conditions on files (a checkpoint
+    recorded while the stage's env runners are held)."""
     logs.mkdir(parents=True, exist_ok=True)
     out_log, err_log = logs / "stdout", logs / "stderr"
-    with out_log.open("w") as out, err_log.open("w") as err:
+    with err_log.open("w") as err:
         proc = subprocess.Popen(
-            cmd, stdout=out, stderr=err, text=True, cwd=ROOT, env=env, start_new_session=True
+            cmd, stdout=subprocess.PIPE, stderr=err, cwd=ROOT, env=env, start_new_session=True
         )
+    fd = proc.stdout.fileno()
+    os.set_blocking(fd, False)  # Ray's orphans may keep the pipe open after a kill
+    printed = bytearray()
+
+    def drain() -> str:
+        with contextlib.suppress(BlockingIOError):
+            while chunk := os.read(fd, 65536):
+                printed.extend(chunk)
+        return printed.decode(errors="replace")
+
     start = time.time()
     deadline, killed_at = start + timeout, 0.0
-    while proc.poll() is None and time.time() < deadline:
-        if ready is not None and ready(out_log.read_text()):
-            if stop == signal.SIGKILL:
-                os.killpg(proc.pid, signal.SIGKILL)
-                killed_at = time.time()
-            else:
-                proc.send_signal(stop)
-            if after_stop is not None:
-                after_stop()
-            break
-        time.sleep(0.5)
-    try:
-        proc.wait(timeout=max(deadline - time.time(), 1))
-    except subprocess.TimeoutExpired:
+    with selectors.DefaultSelector() as waiting:
+        waiting.register(fd, selectors.EVENT_READ)
+        # Read on after the stop too, so that a driver printing its last words never blocks
+        # on a full pipe.
+        while proc.poll() is None and time.time() < deadline:
+            waiting.select(timeout=1.0)  # returns as soon as the driver prints
+            text = drain()
+            if ready is not None and ready(text):
+                ready = None  # once
+                if stop == signal.SIGKILL:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    killed_at = time.time()
+                else:
+                    proc.send_signal(stop)
+                if after_stop is not None:
+                    after_stop()
+    if proc.poll() is None:  # past the deadline
         os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    proc.wait()
     if killed_at:
         kill_processes_mentioning(env["RAY_TMPDIR"])  # its orphans, and nobody else's
+    stdout = drain()
+    proc.stdout.close()
+    out_log.write_text(stdout)
     seconds = time.time() - start
-    return Stage(out_log.read_text(), err_log.read_text(), proc.returncode, seconds, killed_at)
+    return Stage(stdout, err_log.read_text(), proc.returncode, seconds, killed_at)
 
 
 @pytest.fixture(scope="module")

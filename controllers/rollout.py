@@ -82,6 +82,7 @@ def run_episode(
         window_s=_mean(seconds),
         guidance_pass_s=_mean(guidance),
         multipliers=schedule,
+        wise_alpha=float(getattr(getattr(env, "run", None), "wise_alpha", math.nan)),
     )
 
 

@@ -6,12 +6,17 @@ variant and reuses it for every seed (one data render, one frozen pass, one prob
 run costs its SGD and its evaluations, not a process start. Each finished run is appended to
 `runs.jsonl` at once (a `StaticRun` a line): a killed study loses only the runs in flight, and
 `run_study` skips the rest when the command runs again.
+
+A cell's schedule may also be `policy@<folder>`: the saved policy in that folder (see
+controllers.saved_policy) deployed as the pipeline deploys it (sampling its actions, seeded by
+the run), so that a learned policy runs in the same pool, on the same seeds, as the schedules.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -76,6 +81,15 @@ def parse_schedule(text: str, groups: Sequence[str], levels: Sequence[float]) ->
     return Schedule(text.strip(), tuple(values[g] for g in groups))
 
 
+POLICY_PREFIX = "policy@"
+"""A cell's schedule `policy@<folder>` deploys the saved policy in <folder>."""
+
+
+def policy_folder(schedule: str) -> str | None:
+    """The saved-policy folder of a `policy@<folder>` schedule, else None."""
+    return schedule[len(POLICY_PREFIX) :] if schedule.startswith(POLICY_PREFIX) else None
+
+
 @dataclass(frozen=True)
 class Variant:
     """A named benchmark configuration (the lever study compares several)."""
@@ -126,13 +140,19 @@ class StaticRun:
     """Getting the worker's env: the build for a worker's first run of a variant, else ~0."""
     pid: int
     """The worker process that ran it."""
+    wise_alpha: float = math.nan
+    """The WiSE-FT alpha the run ended at (--wise-alphas); nan, and absent from the line, when
+    the option is off, so that a line without it keeps the keys it always had."""
 
     @property
     def key(self) -> tuple[str, str, int]:
         return (self.variant, self.schedule, self.seed)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if math.isnan(self.wise_alpha):
+            del d["wise_alpha"]
+        return d
 
     @classmethod
     def from_dict(cls, d: Any) -> StaticRun:
@@ -141,7 +161,7 @@ class StaticRun:
         if not isinstance(d, dict):
             raise ValueError(f"not a StaticRun: a {type(d).__name__}, not a JSON object")
         unknown = sorted(set(d) - set(_RUN_FIELDS))
-        missing = [k for k in _RUN_FIELDS if k not in d]
+        missing = [k for k in _RUN_FIELDS if k not in d and k not in _OPTIONAL]
         if unknown or missing:
             why = [
                 f"{what} key(s) {keys}"
@@ -149,10 +169,11 @@ class StaticRun:
                 if keys
             ]
             raise ValueError(f"not a StaticRun: {', '.join(why)}")
-        return cls(**{k: _typed(k, kind, d[k]) for k, kind in _RUN_FIELDS.items()})
+        return cls(**{k: _typed(k, kind, d[k]) for k, kind in _RUN_FIELDS.items() if k in d})
 
 
 _RUN_FIELDS = {f.name: str(f.type) for f in dataclasses.fields(StaticRun)}
+_OPTIONAL = {"wise_alpha"}
 
 
 def _typed(name: str, kind: str, value: Any) -> Any:
@@ -181,12 +202,23 @@ def _run_cell(cell: Cell, config: dict[str, Any]) -> StaticRun:
     from controllers.rollout import run_episode
     from envs.reuse import reused_env
 
+    folder = policy_folder(cell.schedule)
+    encoding = "multidiscrete"
+    if folder is not None:
+        from controllers.saved_policy import read_policy_meta
+
+        encoding = read_policy_meta(folder)["action_encoding"]
     t0 = time.perf_counter()
-    env = reused_env(FinetuneConfig(**config))  # built once per worker and variant
+    env = reused_env(FinetuneConfig(**config), encoding)  # built once per worker and variant
     build_s = time.perf_counter() - t0
     groups, levels = env.group_names, tuple(float(x) for x in env.levels)
-    schedule = parse_schedule(cell.schedule, groups, levels)
-    policy = FixedPolicy(list(schedule.multipliers), env.action_encoding, levels)
+    if folder is not None:
+        from controllers.saved_policy import RLModulePolicy
+
+        policy = RLModulePolicy(folder, groups, encoding)  # samples, as the pipeline deploys
+    else:
+        schedule = parse_schedule(cell.schedule, groups, levels)
+        policy = FixedPolicy(list(schedule.multipliers), env.action_encoding, levels)
     summary = run_episode(env, policy, cell.seed, method=cell.schedule)
     return StaticRun(
         **dataclasses.asdict(cell),
@@ -199,6 +231,7 @@ def _run_cell(cell: Cell, config: dict[str, Any]) -> StaticRun:
         sgd_s=summary.window_s * len(summary.multipliers),
         build_s=build_s,
         pid=os.getpid(),
+        wise_alpha=summary.wise_alpha,
     )
 
 
@@ -224,12 +257,19 @@ def read_runs(path: Path) -> list[StaticRun]:
 
 
 def check_schedules(variants: Sequence[Variant], schedules: Sequence[str]) -> None:
-    """Parse every schedule against every variant before any run starts (one-line errors)."""
+    """Parse every schedule against every variant before any run starts (one-line errors); a
+    `policy@<folder>` must hold a saved policy for the variant's groups and rate levels."""
     for v in variants:
         groups = MODEL_GROUPS[v.config.model]
         levels = tuple(float(x) for x in levels_of(v.config.rate_levels))
         for s in schedules:
-            parse_schedule(s, groups, levels)
+            folder = policy_folder(s)
+            if folder is None:
+                parse_schedule(s, groups, levels)
+                continue
+            from controllers.saved_policy import check_deployable
+
+            check_deployable(folder, groups, v.config.rate_levels)
 
 
 def run_study(
@@ -243,9 +283,25 @@ def run_study(
 ) -> list[StaticRun]:
     """Run every cell not already in `runs_file`; returns all of the file's runs for these
     cells. `on_run(run, done, total)` after each finished run."""
-    check_schedules(variants, schedules)
+    return run_cells(
+        variants, cells(variants, schedules, seeds), runs_file, workers, threads_per_worker, on_run
+    )
+
+
+def run_cells(
+    variants: Sequence[Variant],
+    todo_all: Sequence[Cell],
+    runs_file: Path,
+    workers: int = 2,
+    threads_per_worker: int = 1,
+    on_run: Callable[[StaticRun, int, int], None] | None = None,
+) -> list[StaticRun]:
+    """`run_study` for any list of cells (each naming one of `variants`), in one pool: for a
+    study whose variants run different schedules. Their schedules are checked first."""
+    for v in variants:
+        check_schedules([v], sorted({c.schedule for c in todo_all if c.variant == v.name}))
     configs = {v.name: dataclasses.asdict(v.config) for v in variants}
-    todo_all = cells(variants, schedules, seeds)
+    todo_all = list(dict.fromkeys(todo_all))  # a cell asked for twice runs once
     wanted = {_key(c) for c in todo_all}
     done = {r.key: r for r in read_runs(runs_file)}
     todo = [c for c in todo_all if _key(c) not in done]

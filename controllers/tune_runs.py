@@ -388,4 +388,5 @@ def summary_of(result: tune.Result) -> RunSummary:
         window_s=column_mean("window_seconds"),
         guidance_pass_s=column_mean("teacher_seconds"),
         multipliers=schedule,
+        wise_alpha=float(m.get("wise_alpha", math.nan)),
     )

@@ -144,6 +144,8 @@ def controller_trainable(config: dict[str, Any]) -> None:
             metrics |= {k: info[k] for k in FINAL_KEYS if k in info}
             metrics |= {f"proxy_acc/{k}": v for k, v in info.get("proxy_accs", {}).items()}
             metrics |= {f"proxy_nll/{k}": v for k, v in info.get("proxy_nlls", {}).items()}
+            if env.cfg.wise_alphas:  # the WiSE-FT alpha the run ended at (--wise-alphas)
+                metrics["wise_alpha"] = env.run.wise_alpha
         if not done and window % every:
             tune.report(metrics)  # no checkpoint between PBT's perturbation boundaries
             return

@@ -76,6 +76,8 @@ class RunSummary:
     env's and Tune's `teacher_seconds`; reports read it under this name only."""
     multipliers: list[dict[str, float]] = field(default_factory=list)
     """The per-group multipliers applied at each window: the controller's behaviour."""
+    wise_alpha: float = NAN
+    """The WiSE-FT alpha the run ended at, picked on the proxy (`--wise-alphas`; nan: off)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The run as results files hold it (one JSON object per run)."""

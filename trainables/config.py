@@ -25,7 +25,9 @@ AmpMode = Literal["auto", "bf16", "off"]
 Switch = Literal["auto", "on", "off"]
 HeadInit = Literal["probe", "sgd"]
 RateLevels = Literal["log", "linear"]
-Model = Literal["efficientnet_lite0", "resnet50", "resnet101"]
+Model = Literal[
+    "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "resnet50", "resnet101"
+]
 TrainDomain = Literal["synthetic", "real"]
 Device = Literal["auto", "cpu", "cuda"]
 PresetName = Literal["tiny", "embedded", "short", "visda"]
@@ -74,7 +76,8 @@ class FinetuneConfig:
     file stops the launch in one line instead of a worker mid-run (VisDA only; -1: all of them,
     0: none, N: an even sample of N)."""
     model: Model = "efficientnet_lite0"
-    """Backbone: efficientnet_lite0 (ImageNet weights in a pip package), resnet50, resnet101."""
+    """Backbone: efficientnet_lite0, efficientnet_lite1, efficientnet_lite2 (ImageNet weights in
+    pip packages; the three share their layer groups), resnet50, resnet101."""
     weights: str | None = None
     """Explicit ImageNet weights file (a state dict); default: the model's standard weights."""
     pretrained: bool = True
@@ -151,6 +154,15 @@ class FinetuneConfig:
     """Score the mean of the weights after every SGD iteration of the last N windows instead of
     the last iterate (0: off; a named option after SWA, ASG has none). With frozen BatchNorm
     the mean needs no recomputed statistics; the run's model becomes the mean when it ends."""
+    wise_alphas: tuple[float, ...] = ()
+    """WiSE-FT (Wortsman et al. 2022; a named option, ASG has none): after the last window the
+    weights become (1 - alpha) x the run's start + alpha x the fine-tuned weights, for every
+    parameter (the start is the pretrained backbone with the run's initial head: the linear
+    probe with --head-init probe, the warmed-up head with --head-init sgd). Empty: off; one
+    value: that alpha; several, space-separated: each is scored on the proxy split by the
+    reward's metric (--reward-metric) and the best kept (ties: the largest alpha), and the run
+    records the chosen alpha. Never the real split. Needs --bn-mode frozen (no running
+    statistics to recompute); applied after --average-windows' mean."""
     rate_levels: RateLevels = "log"
     """The multipliers a discrete action picks from: 'linear' (ASG's 11 levels 0, 0.1, ..., 1)
     or 'log' (0 and the 1-2-5 series from 0.001 to 1: three decades, so that the head and the
@@ -259,6 +271,16 @@ class FinetuneConfig:
             )
         if self.average_windows and self.bn_mode != "frozen":
             raise ConfigError("--average-windows needs --bn-mode frozen (no statistics to redo)")
+        alphas = self.wise_alphas  # "0.5,1" from --variant and older callers, as csg_stages
+        alphas = alphas.replace(",", " ").split() if isinstance(alphas, str) else alphas
+        try:
+            object.__setattr__(self, "wise_alphas", tuple(float(a) for a in alphas))
+        except (TypeError, ValueError):
+            raise ConfigError(f"--wise-alphas: {alphas!r} is not a list of numbers") from None
+        if any(not 0.0 <= a <= 1.0 for a in self.wise_alphas):
+            raise ConfigError(f"--wise-alphas must be in [0, 1], got {self.wise_alphas}")
+        if self.wise_alphas and self.bn_mode != "frozen":
+            raise ConfigError("--wise-alphas needs --bn-mode frozen (no statistics to redo)")
         if not 0.0 <= self.anneal_factor <= 1.0 or self.probe_l2 < 0:
             raise ConfigError("--anneal-factor must be in [0, 1] and --probe-l2 >= 0")
         if self.head_warmup_iters < 0 or self.reward_retention < 0:
@@ -358,6 +380,7 @@ ASG_VISDA_RECIPE: dict[str, Any] = {
     "rate_levels": "linear",
     "anneal_windows": 0,
     "average_windows": 0,
+    "wise_alphas": (),
 }
 
 
@@ -390,6 +413,10 @@ def protocol(cfg: FinetuneConfig) -> str:
             if cfg.average_windows
             else ""
         )
+        if cfg.wise_alphas:
+            picked = " (picked on the proxy)" if len(cfg.wise_alphas) > 1 else ""
+            tail += f", ending at WiSE-FT alpha {'/'.join(f'{a:g}' for a in cfg.wise_alphas)}"
+            tail += picked
         return (
             f"embedded digits benchmark: {head}, then {cfg.windows} windows x "
             f"{cfg.iters_per_window} SGD iterations at batch {cfg.batch_size}{tail}; base rate "

@@ -8,6 +8,7 @@ of SGD at per-group rates `base x schedule x multiplier`; `evaluate(...)` scores
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -107,6 +108,9 @@ class FinetuneRun:
         self._reference: torch.nn.Module | None = None
         self.optimizer: torch.optim.Optimizer | None = None
         self._average: AveragedModel | None = None
+        self._wise_start: list[torch.Tensor] | None = None
+        self.wise_alpha = math.nan
+        """The WiSE-FT alpha the run ended at (--wise-alphas); nan while it runs or when off."""
         self._start_scores: dict[str, Accuracy] = {}
         self.iteration = 0
 
@@ -220,6 +224,10 @@ class FinetuneRun:
         self._average = None
         if cfg.head_init == "sgd" and cfg.head_warmup_iters and cfg.pretrained:
             self._warm_up_head(cfg.head_warmup_iters)
+        self.wise_alpha = math.nan
+        self._wise_start = (
+            [p.detach().clone() for p in self.model.parameters()] if cfg.wise_alphas else None
+        )  # WiSE-FT's start: the pretrained weights with this run's initial head
 
     def _warm_up_head(self, iters: int) -> None:
         """Train the new head alone (a linear probe) before the first window; see the config."""
@@ -248,7 +256,35 @@ class FinetuneRun:
                     self.model.parameters(), average.module.parameters(), strict=True
                 ):
                     p.copy_(mean)
+        if self._wise_start is not None and self.finished and not stats.diverged:
+            self.wise_alpha = self._interpolate(self._wise_start)
         return stats
+
+    def _interpolate(self, start: list[torch.Tensor]) -> float:
+        """WiSE-FT: end the run at (1 - alpha) x `start` + alpha x the fine-tuned weights, for
+        the alpha of --wise-alphas that scores best on the proxy split (ties: the largest);
+        returns it. torch.lerp gives back either end exactly at alpha 0 and 1."""
+        alphas = sorted(set(self.cfg.wise_alphas), reverse=True)
+        params = list(self.model.parameters())
+        tuned = [p.detach().clone() for p in params]
+
+        def use(alpha: float) -> None:
+            with torch.no_grad():
+                for p, s, t in zip(params, start, tuned, strict=True):
+                    p.copy_(torch.lerp(s, t, alpha))
+
+        if len(alphas) == 1:
+            use(alphas[0])
+            return alphas[0]
+        scores = {}
+        for alpha in alphas:
+            use(alpha)
+            proxy = self._score("proxy", max_features=0)[0]
+            score = proxy.mean_class if self.cfg.reward_metric == "acc" else -proxy.nll
+            scores[alpha] = score if math.isfinite(score) else -math.inf
+        best = max(alphas, key=lambda a: (scores[a], a))
+        use(best)
+        return best
 
     def _averaging(self) -> AveragedModel | None:
         """The running mean of the weights (--average-windows), from the first window of the
@@ -363,6 +399,8 @@ class FinetuneRun:
             "torch_rng": torch.get_rng_state(),
             **({"csg": self.guidance.csg.state_dict()} if self.guidance.csg is not None else {}),
             **({"average": self._average.state_dict()} if self._average is not None else {}),
+            **({"wise_start": self._wise_start} if self._wise_start is not None else {}),
+            "wise_alpha": self.wise_alpha,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -377,6 +415,9 @@ class FinetuneRun:
         if "average" in state:
             self._average = AveragedModel(self.model)
             self._average.load_state_dict(state["average"])
+        if "wise_start" in state:
+            self._wise_start = [t.to(self.device) for t in state["wise_start"]]
+        self.wise_alpha = float(state.get("wise_alpha", math.nan))
         self.iteration = int(state["iteration"])
         torch.set_rng_state(state["torch_rng"])
         self._order.manual_seed(self._seed * 1_000_003 + self.iteration)

@@ -8,6 +8,12 @@ ABLATION = 20_000
 """experiments/ablation.py, and experiments/learning_curve.py's snapshots."""
 REWARD_CANDIDATES = 30_000
 """experiments/reward_candidates.py's spread of schedules."""
+EQUAL_COMPUTE = 40_000
+"""experiments/equal_compute.py: the deployed winners of its search and the learned policy."""
+META_TRAINING = 0
+"""The small integers meta-training's env runners are seeded from (RLlib's config seed, 0 by
+default, and up): experiments/equal_compute.py's search spends its budget there, as
+meta-training does, never on an evaluation range."""
 
 
 def evaluation_seeds(base: int, count: int) -> list[int]:

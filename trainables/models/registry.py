@@ -9,12 +9,18 @@ from pathlib import Path
 import torch
 
 from trainables.errors import ConfigError
-from trainables.models.efficientnet_lite import EFFICIENTNET_GROUPS, build_efficientnet_lite0
+from trainables.models.efficientnet_lite import (
+    EFFICIENTNET_GROUPS,
+    LITE_MODELS,
+    build_efficientnet_lite,
+)
 from trainables.models.grouped import GroupedClassifier
 from trainables.models.resnet import RESNET_GROUPS, RESNETS, build_resnet
 
+# The EfficientNet-Lite models share their group names (same stages), so a policy made for
+# one is accepted on the others (the transfer from Lite0 to Lite1/Lite2).
 MODEL_GROUPS: dict[str, tuple[str, ...]] = {
-    "efficientnet_lite0": EFFICIENTNET_GROUPS,
+    **dict.fromkeys(LITE_MODELS, EFFICIENTNET_GROUPS),
     **dict.fromkeys(RESNETS, RESNET_GROUPS),
 }
 MODEL_NAMES: tuple[str, ...] = tuple(MODEL_GROUPS)
@@ -57,9 +63,9 @@ def build_model(
     if weights is not None and not pretrained:
         raise ConfigError("--weights was given but the model is to be randomly initialised")
     with _seeded(seed):
-        if name == "efficientnet_lite0":
-            model: GroupedClassifier = build_efficientnet_lite0(
-                num_classes, pretrained, weights, head_hidden
+        if name in LITE_MODELS:
+            model: GroupedClassifier = build_efficientnet_lite(
+                name, num_classes, pretrained, weights, head_hidden
             )
         else:
             model = build_resnet(name, num_classes, pretrained, weights, head_hidden)

@@ -220,12 +220,18 @@ def test_learning_curve_finds_each_snapshot_by_its_runs_method(tmp_path):
     curve = curve_methods(snaps)
     assert [s.milestone for s in curve.values()] == [0, 16, 64, 256]
     acc = {0: 0.50, 64: 0.55, 256: 0.60}  # every run of the 16-run snapshot failed
+    # The untrained snapshot samples two levels for the one group equally often, the trained
+    # ones a single level: entropies ln 2 and 0.
+    sampled = {0: [0.1, 0.5], 64: [0.1, 0.1], 256: [0.1, 0.1]}
     runs = [
-        run(method, seed, acc[snap.milestone] + seed / 100, kind="learned")
+        run(
+            method, seed, acc[snap.milestone] + seed / 100, kind="learned",
+            multipliers=[{"head": m} for m in sampled[snap.milestone]],
+        )
         for method, snap in curve.items()
         if snap.milestone in acc
         for seed in range(2)
-    ]
+    ]  # fmt: skip
     baselines = [run("hand_tuned", seed, 0.52 + seed / 100) for seed in range(2)]
     cfg = preset("tiny")
     table = write_curve_results(
@@ -238,6 +244,11 @@ def test_learning_curve_finds_each_snapshot_by_its_runs_method(tmp_path):
     payload = json.loads((tmp_path / "learning_curve.json").read_text())
     assert [p["milestone"] for p in payload["points"]] == [0, 64, 256]
     assert payload["points"][2]["paired"][:2] == pytest.approx([0.08, 0.0])
+    assert payload["points"][0]["vs_untrained"] is None
+    assert payload["points"][2]["vs_untrained"][:2] == pytest.approx([0.10, 0.0])
+    entropies = [p["sampled_level_entropy"] for p in payload["points"]]
+    assert entropies == pytest.approx([math.log(2), 0.0, 0.0])
+    assert table.splitlines()[2].split(" | ")[4] == "(reference)"
     assert payload["reference"] == "hand_tuned" and len(payload["runs"]) == 6
     assert "Command: `CMD`" in (tmp_path / "learning_curve.md").read_text()
 

@@ -1,14 +1,19 @@
 """What the learning curve writes: learning_curve.md (real accuracy against meta-training
-budget, each point paired with the best baseline of an ablation.json on the same seeds),
+budget, each point paired with the untrained snapshot and with the best baseline of an
+ablation.json on the same seeds, and the entropy of the levels each snapshot sampled),
 learning_curve.json and the learning_curve.png curve."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from controllers.atomic_files import save_figure, write_text
+from envs.actions import levels_of
 from experiments.lib.curve_config import CurveConfig
 from experiments.lib.study import StudyFlags
 from experiments.report import (
@@ -48,10 +53,15 @@ def write_curve_results(
     if baseline_runs:
         _, ref_name = summarise(baseline_runs)
         ref = by_seed(baseline_runs, ref_name, real_acc)
+    first = next(iter(curve), None)
+    untrained = by_seed(runs, first, real_acc) if first and curve[first].milestone == 0 else {}
+    uniform = math.log(len(levels_of(cfg.rate_levels)))
     lines = [
         f"| meta-training runs | policy | real test acc (%) | proxy acc (%) "
-        f"| vs {ref_name or 'best baseline'}, paired (pts, 95% CI) |",
-        "|---|---|---|---|---|",
+        f"| vs untrained, paired (pts, 95% CI) "
+        f"| vs {ref_name or 'best baseline'}, paired (pts, 95% CI) "
+        f"| sampled-level entropy (nats; uniform {uniform:.2f}) |",
+        "|---|---|---|---|---|---|---|",
     ]
     points, plotted = [], []
     for method, snap in curve.items():
@@ -60,14 +70,18 @@ def write_curve_results(
             continue
         mine = by_seed(runs, method, real_acc)
         diff, half, n = paired_difference(mine, ref) if ref else (float("nan"),) * 2 + (0,)
+        gain = paired_difference(mine, untrained) if untrained and method != first else None
+        entropy = sampled_level_entropy([r for r in runs if r.method == method])
         points.append(
-            {**dataclasses.asdict(snap), **dataclasses.asdict(row), "paired": [diff, half, n]}
-        )
+            {**dataclasses.asdict(snap), **dataclasses.asdict(row), "paired": [diff, half, n],
+             "vs_untrained": list(gain) if gain else None, "sampled_level_entropy": entropy}
+        )  # fmt: skip
         plotted.append((snap, row))
         lines.append(
             f"| {snap.episodes} | {row.method} | {100 * row.test_acc_mean:.1f} ± "
             f"{100 * row.test_acc_std:.1f} | {100 * row.proxy_acc_mean:.1f} "
-            f"| {verdict(diff, half) if ref else 'n/a'} |"
+            f"| {verdict(*gain[:2]) if gain else '(reference)' if untrained else 'n/a'} "
+            f"| {verdict(diff, half) if ref else 'n/a'} | {entropy:.2f} |"
         )
     table = "\n".join(lines) + "\n"
     write_json(
@@ -92,6 +106,26 @@ def write_curve_results(
         f"last snapshot {wall_s['meta_train'] / 60:.1f} min in all{resumed}.\n",
     )
     return table
+
+
+def sampled_level_entropy(runs: Sequence[RunSummary]) -> float:
+    """Entropy (nats) of the multiplier levels a policy sampled, per layer group, pooled over
+    the windows and seeds of `runs`, averaged over the groups. Pooling over observations can
+    only raise it (conditioning lowers entropy), so it bounds the policy's own mean entropy
+    from above: a value well below log(levels) means the policy has stopped sampling
+    uniformly. With 80 draws per group the plug-in estimate reads about 0.06 nats low."""
+    counts: dict[str, Counter] = {}
+    for run in runs:
+        for window in run.multipliers:
+            for group, m in window.items():
+                counts.setdefault(group, Counter())[round(m, 12)] += 1
+    if not counts:
+        return float("nan")
+    per_group = []
+    for c in counts.values():
+        total = sum(c.values())
+        per_group.append(-sum(k / total * math.log(k / total) for k in c.values()))
+    return sum(per_group) / len(per_group)
 
 
 def _plot(curve: list[tuple[Snapshot, MethodRow]], ref: dict[int, float], path: Path) -> None:

@@ -16,8 +16,9 @@ class CurveConfig:
     """Training settings passed to the algorithm's `AlgorithmConfig.training()`, over the
     project's: 'lr=1e-4,num_epochs=8,entropy_coeff=0.02' (Python literals; an unknown setting
     is refused in one line)."""
-    meta_iters_per_window: int = 3
-    """SGD iterations per window of the meta-training task (0: the preset's own)."""
+    meta_iters_per_window: int = 0
+    """SGD iterations per window of the meta-training task (0, the default: the preset's own,
+    the task each snapshot is judged on)."""
     milestones: tuple[int, ...] = (0, 16, 64, 256)
     """Meta-training episode counts at which the policy is exported and evaluated,
     space-separated (the older comma-separated form is read too)."""

@@ -119,7 +119,7 @@ class SynToRealEnv(gym.Env):
     def _score_of(self, proxy: Accuracy) -> float:
         """What the reward differences: the proxy metric, minus retention loss if asked for."""
         cfg = self.cfg
-        score = proxy.mean_class if cfg.reward_metric == "acc" else -proxy.nll
+        score = proxy.score(cfg.reward_metric)
         if cfg.reward_retention > 0:
             kept = self.run.retention()
             score -= cfg.reward_retention * (kept.kl if kept is not None else 0.0)

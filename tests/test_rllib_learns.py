@@ -40,6 +40,19 @@ def greedy_regret(algo, name: str) -> float:
     return float(np.mean(regrets))
 
 
+def train_until_near(algo, name: str, budget: int) -> tuple[float, float, int, int]:
+    """Train until the greedy regret is at most NEAR or `budget` iterations have run:
+    (untrained regret, trained regret, iterations, episodes sampled)."""
+    untrained = trained = greedy_regret(algo, name)
+    episodes = 0
+    for iteration in range(1, budget + 1):  # noqa: B007 (returned)
+        episodes = int(algo.train()["env_runners"]["num_episodes_lifetime"])
+        trained = greedy_regret(algo, name)
+        if trained <= NEAR:
+            break
+    return untrained, trained, iteration, episodes
+
+
 @pytest.mark.slow
 @pytest.mark.usefixtures("local_ray")
 @pytest.mark.parametrize("name", ["PPO", "APPO", "IMPALA", "DQN"])
@@ -55,13 +68,7 @@ def test_algorithm_finds_the_best_rate_on_the_noisy_stand_in(name):
     )
     algo = config.build_algo()
     try:
-        untrained = trained = greedy_regret(algo, name)
-        episodes = 0
-        for iteration in range(1, BUDGET + 1):  # noqa: B007 (reported below)
-            episodes = int(algo.train()["env_runners"]["num_episodes_lifetime"])
-            trained = greedy_regret(algo, name)
-            if trained <= NEAR:
-                break
+        untrained, trained, iteration, episodes = train_until_near(algo, name, BUDGET)
     finally:
         algo.stop()
     print(

@@ -18,7 +18,7 @@ import ray
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the test doubles
 
 from doubles import noisy_standin_env  # noqa: E402
-from test_rllib_learns import EPISODES, GROUPS, NEAR, WINDOWS, greedy_regret  # noqa: E402
+from test_rllib_learns import EPISODES, GROUPS, NEAR, WINDOWS, train_until_near  # noqa: E402
 
 from controllers.algorithms import Resources, build_algo_config, parse_training_settings  # noqa: E402
 
@@ -33,13 +33,10 @@ def main(algo: str = "PPO", overrides: str = "", seeds: int = 6, most: int = 40)
             env_creator=noisy_standin_env, training=training,
         )  # fmt: skip
         trainer = config.build_algo()
-        before = after = greedy_regret(trainer, algo)
-        for iteration in range(1, most + 1):  # noqa: B007 (reported below)
-            trainer.train()
-            after = greedy_regret(trainer, algo)
-            if after <= NEAR:
-                break
-        trainer.stop()
+        try:
+            before, after, iteration, _ = train_until_near(trainer, algo, most)
+        finally:
+            trainer.stop()
         found = f"in {iteration} iterations" if after <= NEAR else f"not in {most}"
         print(f"{algo} seed {seed}: greedy regret {before:.3f} -> {after:.3f}, {found}", flush=True)
     return 0

@@ -279,8 +279,7 @@ class FinetuneRun:
         scores = {}
         for alpha in alphas:
             use(alpha)
-            proxy = self._score("proxy", max_features=0)[0]
-            score = proxy.mean_class if self.cfg.reward_metric == "acc" else -proxy.nll
+            score = self._score("proxy", max_features=0)[0].score(self.cfg.reward_metric)
             scores[alpha] = score if math.isfinite(score) else -math.inf
         best = max(alphas, key=lambda a: (scores[a], a))
         use(best)

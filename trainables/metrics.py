@@ -18,6 +18,12 @@ class Accuracy:
     """Mean negative log-likelihood of the true class (nats); unlike accuracy, it keeps
     moving once every sample is classified correctly."""
 
+    def score(self, metric: str) -> float:
+        """Higher is better: the mean per-class accuracy ('acc') or minus the NLL ('nll'), as
+        --reward-metric names it (the reward's proxy score, and what WiSE-FT's alpha is
+        picked by)."""
+        return self.mean_class if metric == "acc" else -self.nll
+
 
 def confusion_matrix(preds: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     """Counts [true, predicted]."""

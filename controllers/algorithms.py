@@ -163,13 +163,16 @@ def build_algo_config(
     callbacks: type | None = None,
     env_creator: Callable[[dict[str, Any]], gym.Env] = make_env,
     training: dict[str, Any] | None = None,
+    init_policy: str | None = None,
 ) -> AlgorithmConfig:
     """An RLlib AlgorithmConfig for `algo` on the syn-to-real env (or on the env that
     `env_creator` builds from `env_config`: tests pass stand-ins).
 
     `env_config` holds the creator's keyword arguments; its action encoding is set here to the
     one `algo` needs. `training` (from `parse_training_settings`) overrides the project's
-    training settings last, as a user's `--algo-config`. One training iteration consumes
+    training settings last, as a user's `--algo-config`. With `init_policy` (a saved-policy
+    folder of the same algorithm and model) a fresh algorithm starts from its weights. One
+    training iteration consumes
     `episodes_per_iteration_for(episodes_per_iteration, resources.num_env_runners)` episodes.
     """
     encoding = action_encoding_for(algo)
@@ -215,6 +218,12 @@ def build_algo_config(
             raise ConfigError(f"--algo-config: {algo} refused it ({exc})") from None
     if callbacks is not None:
         config = config.callbacks(callbacks)
+    if init_policy:
+        from functools import partial
+
+        from controllers.meta_train import start_from_policy
+
+        config = config.callbacks(on_algorithm_init=partial(start_from_policy, init_policy))
     return config
 
 

@@ -93,7 +93,7 @@ def train_with_snapshots(
     todo = [m for m in wanted if m not in saved]
     episodes, iteration, ret, wall0 = 0, 0, float("nan"), 0.0
     if latest is not None:
-        _load_policy_weights(algo, Path(latest.path))
+        load_policy_weights(algo, Path(latest.path))
         episodes, iteration, wall0 = latest.episodes, latest.iteration, latest.meta_wall_s
         log(f"[asg] continuing meta-training from {latest.path} ({episodes} runs)")
     t0 = time.perf_counter() - wall0
@@ -141,19 +141,30 @@ def _write_events(events, result: dict, episodes: int) -> None:
     events.flush()
 
 
-def _load_policy_weights(algo, policy_dir: Path) -> None:
+def load_policy_weights(algo, policy_dir: Path) -> None:
     """Put an exported policy's module weights into `algo`'s learner (and so its env runners).
-    The key sets must match exactly: RLlib's own loader would skip what does not fit."""
+    The key sets and shapes must match exactly (a one-line ConfigError otherwise): RLlib's own
+    loader would skip what does not fit."""
     import torch
 
-    state = torch.load(policy_dir / STATE_FILE, map_location="cpu", weights_only=True)
+    state = torch.load(Path(policy_dir) / STATE_FILE, map_location="cpu", weights_only=True)
     path = (COMPONENT_LEARNER_GROUP, COMPONENT_LEARNER, COMPONENT_RL_MODULE, DEFAULT_MODULE_ID)
     current = algo.get_state(components="/".join(path))
     for key in path:
         current = current[key]
-    if set(current) != set(state):
+    fits = set(current) == set(state) and all(
+        tuple(current[k].shape) == tuple(state[k].shape) for k in state
+    )
+    if not fits:
         raise ConfigError(f"{policy_dir}: its policy does not fit this algorithm's module")
     nested: dict = {k: v.numpy() for k, v in state.items()}
     for key in reversed(path):
         nested = {key: nested}
-    algo.set_state(nested)
+    algo.set_state(nested)  # syncs the env runners' copies too
+
+
+def start_from_policy(policy_dir: str, algorithm, **_) -> None:
+    """`on_algorithm_init` callback (bind `policy_dir` with functools.partial): a fresh
+    algorithm starts from a saved policy's weights. A trial restored from its own checkpoint
+    gets this first and its checkpoint's weights after, so a resume is not reset."""
+    load_policy_weights(algorithm, Path(policy_dir))

@@ -443,6 +443,25 @@ def test_policy_for_another_model_or_unexported_is_refused(tmp_path, untrained_p
         assert not out.exists()
 
 
+def test_init_policy_that_meta_training_cannot_take_is_refused(tmp_path, untrained_policy, capsys):
+    """--init-policy: another model's policy, another algorithm's or recurrence's, or beside
+    --policy-checkpoint (which skips meta-training): one line naming the flag, before Ray."""
+    ppo = untrained_policy("efficientnet_lite0")  # the tiny preset's model, a PPO policy
+    cases = [
+        ([untrained_policy("resnet101")], "--init-policy: "),
+        ([ppo, "--algo", "APPO"], "PPO policy; this meta-training trains a APPO"),
+        ([ppo, "--use-lstm"], "trains a recurrent PPO"),
+        ([ppo, "--policy-checkpoint", ppo], "pass one"),
+    ]
+    for (policy, *more), needle in cases:
+        out = tmp_path / "out"
+        code, err, _ = run_in_process(
+            capsys, "--preset", "tiny", "--init-policy", policy, *more, "--output-dir", out
+        )
+        assert code == 2 and len(err) == 1 and needle in err[0], (more, err)
+        assert not out.exists()
+
+
 def test_local_ray_that_fails_to_start_is_one_line(tmp_path, capsys, monkeypatch):
     """Ray's own start-up failure (seen on an overloaded machine: the raylet not registered in
     time) is a bare Exception with a traceback; the script says it in one line."""

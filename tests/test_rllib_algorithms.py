@@ -112,7 +112,7 @@ def test_meta_training_continues_from_its_latest_snapshot(tmp_path):
     """Asking for milestones beyond the saved ones continues from the latest snapshot: the saved
     snapshots are kept as they are, the episode count carries on, and the continued run starts
     from the saved policy's weights (not a fresh initialisation)."""
-    from controllers.meta_train import _load_policy_weights, train_with_snapshots
+    from controllers.meta_train import load_policy_weights, train_with_snapshots
 
     env = SynToRealEnv(preset="tiny")
     config = build_algo_config("PPO", {"preset": "tiny"}, 3, Resources(num_env_runners=0), 1)
@@ -140,15 +140,24 @@ def test_meta_training_continues_from_its_latest_snapshot(tmp_path):
     # The weights a continuation starts from are exactly the snapshot's.
     algo = config.build_algo()
     try:
-        _load_policy_weights(algo, Path(first[-1].path))
+        load_policy_weights(algo, Path(first[-1].path))
         module = algo.get_module()
         saved = torch.load(Path(first[-1].path) / "module_state.pt", weights_only=True)
         assert all(torch.equal(v, saved[k]) for k, v in module.state_dict().items())
+        # --init-policy: a fresh algorithm built with it starts from the same weights.
+        started = build_algo_config(
+            "PPO", {"preset": "tiny"}, 3, Resources(0), 1, init_policy=first[-1].path
+        ).build_algo()
+        try:
+            state = started.get_module().state_dict()
+            assert all(torch.equal(v, saved[k]) for k, v in state.items())
+        finally:
+            started.stop()
         with pytest.raises(ConfigError, match="does not fit"):
             lstm = build_algo_config("PPO", {"preset": "tiny"}, 3, Resources(0), 1, use_lstm=True)
             other = lstm.build_algo()
             try:
-                _load_policy_weights(other, Path(first[-1].path))
+                load_policy_weights(other, Path(first[-1].path))
             finally:
                 other.stop()
     finally:

@@ -33,8 +33,9 @@ def trained_policy(pipe: PipelineConfig, cfg: FinetuneConfig, study: Study, pres
         print(f"[asg] deploying policy from {policy_dir}", flush=True)
         return policy_dir
     print(f"[asg] protocol: {protocol(cfg)}", flush=True)
+    start = f" from {pipe.init_policy}" if pipe.init_policy else ""
     print(
-        f"[asg] 1/3 meta-training {pipe.algo} on {pipe.meta_episodes} fine-tuning runs "
+        f"[asg] 1/3 meta-training {pipe.algo}{start} on {pipe.meta_episodes} fine-tuning runs "
         f"({cfg.windows} windows x {meta_iters(pipe.meta_iters_per_window, cfg)} SGD "
         f"iterations each; evaluation runs use {cfg.iters_per_window})",
         flush=True,
@@ -98,6 +99,7 @@ def meta_train(pipe: PipelineConfig, cfg: FinetuneConfig, storage: Path) -> Path
         training=parse_training_settings(pipe.algo, pipe.algo_config),
         use_lstm=pipe.use_lstm,
         callbacks=ASGMetricsCallback,
+        init_policy=str(Path(pipe.init_policy).resolve()) if pipe.init_policy else None,
     )
     tuner = make_tuner(
         pipe.algo,

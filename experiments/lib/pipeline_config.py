@@ -60,6 +60,11 @@ class PipelineConfig:
     uniform@<m>."""
     greedy: bool = False
     """Deploy the learned policy greedily instead of sampling its actions (ASG samples)."""
+    init_policy: str | None = None
+    """Start meta-training from this saved policy's weights instead of a fresh policy (a
+    policy folder of the same --algo and --use-lstm, for this model's layer groups and rate
+    levels): more meta-training for a policy trained before, as ASG's released code starts
+    from a downloaded one."""
     policy_checkpoint: str | None = None
     """Skip meta-training and deploy this exported policy folder (what <output-dir>/policy/
     holds; an RLlib checkpoint must be exported first, see the README)."""
@@ -147,8 +152,34 @@ def check_pipeline(pipe: PipelineConfig, cfg: FinetuneConfig) -> None:
         raise ConfigError("--cpus-per-env-runner must be > 0 and --gpus-per-env-runner >= 0")
     for name in pipe.baseline_names():
         check_levels(baseline(name), cfg, "--baselines")
+    if pipe.init_policy:
+        check_init_policy(pipe, cfg)
     if pipe.algo_config:
         from controllers.algorithms import action_encoding_for, parse_training_settings
 
         action_encoding_for(pipe.algo)  # an unknown --algo first, in its own words
         parse_training_settings(pipe.algo, pipe.algo_config)
+
+
+def check_init_policy(pipe: PipelineConfig, cfg: FinetuneConfig) -> None:
+    """--init-policy must be a saved policy that this meta-training's module can take: one line
+    naming the flag otherwise."""
+    from controllers.saved_policy import check_deployable, read_policy_meta
+    from trainables.models import MODEL_GROUPS
+
+    if pipe.policy_checkpoint:
+        raise ConfigError(
+            "--init-policy starts meta-training, --policy-checkpoint skips it: pass one"
+        )
+    try:
+        check_deployable(pipe.init_policy, MODEL_GROUPS[cfg.model], cfg.rate_levels)
+    except ConfigError as exc:
+        raise ConfigError(f"--init-policy: {exc}") from None
+    meta = read_policy_meta(pipe.init_policy)
+    lstm = bool(meta["model_config"].get("use_lstm", False))
+    if meta["algo"] != pipe.algo or lstm != pipe.use_lstm:
+        raise ConfigError(
+            f"--init-policy: {pipe.init_policy} is a{' recurrent' if lstm else ''} "
+            f"{meta['algo']} policy; this meta-training trains a"
+            f"{' recurrent' if pipe.use_lstm else ''} {pipe.algo} one (set --algo/--use-lstm)"
+        )

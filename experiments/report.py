@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,6 +163,26 @@ def learned_verdict(rows: Sequence[MethodRow], reference: str | None) -> str:
             f"{reference}: paired difference {verdict(diff, half)} over {r.pairs} seeds.\n"
         )
     return "".join(out)
+
+
+def sampled_level_entropy(runs: Sequence[RunSummary]) -> float:
+    """Entropy (nats) of the multiplier levels a policy sampled, per layer group, pooled over
+    the windows and seeds of `runs`, averaged over the groups. Pooling over observations can
+    only raise it (conditioning lowers entropy), so it bounds the policy's own mean entropy
+    from above: a value well below log(levels) means the policy has stopped sampling
+    uniformly. With 80 draws per group the plug-in estimate reads about 0.06 nats low."""
+    counts: dict[str, Counter] = {}
+    for run in runs:
+        for window in run.multipliers:
+            for group, m in window.items():
+                counts.setdefault(group, Counter())[round(m, 12)] += 1
+    if not counts:
+        return float("nan")
+    per_group = []
+    for c in counts.values():
+        total = sum(c.values())
+        per_group.append(-sum(k / total * math.log(k / total) for k in c.values()))
+    return sum(per_group) / len(per_group)
 
 
 def proxy_correlations(runs: Sequence[RunSummary]) -> list[ProxyCorrelation]:

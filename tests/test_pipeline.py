@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+import math
 import os
 import selectors
 import shutil
@@ -348,6 +349,9 @@ def test_pipeline_writes_results(shared_run):
         assert len(run_["multipliers"]) >= 1
     assert results["finetune_config"]["windows"] == 3  # the tiny preset, recorded exactly
     assert "| learned (PPO) |" in (out / "results.md").read_text()
+    # How far the deployed policy is from sampling uniformly: 2 seeds x 3 windows of 11 levels.
+    assert 0.0 <= results["sampled_level_entropy"] <= math.log(11)
+    assert "sampled levels: entropy" in (out / "results.md").read_text()
     assert (out / "policy_schedule.png").stat().st_size > 0
     assert results["policy_checkpoint"] == str(out / "policy")
     assert sorted(p.name for p in (out / "policy").iterdir()) == ["module_state.pt", "policy.json"]
@@ -444,14 +448,13 @@ def test_policy_for_another_model_or_unexported_is_refused(tmp_path, untrained_p
 
 
 def test_init_policy_that_meta_training_cannot_take_is_refused(tmp_path, untrained_policy, capsys):
-    """--init-policy: another model's policy, another algorithm's or recurrence's, or beside
-    --policy-checkpoint (which skips meta-training): one line naming the flag, before Ray."""
+    """--init-policy: another model's policy, another algorithm's or recurrence's: one line
+    naming the flag, before Ray."""
     ppo = untrained_policy("efficientnet_lite0")  # the tiny preset's model, a PPO policy
     cases = [
         ([untrained_policy("resnet101")], "--init-policy: "),
         ([ppo, "--algo", "APPO"], "PPO policy; this meta-training trains a APPO"),
         ([ppo, "--use-lstm"], "trains a recurrent PPO"),
-        ([ppo, "--policy-checkpoint", ppo], "pass one"),
     ]
     for (policy, *more), needle in cases:
         out = tmp_path / "out"
@@ -460,6 +463,32 @@ def test_init_policy_that_meta_training_cannot_take_is_refused(tmp_path, untrain
         )
         assert code == 2 and len(err) == 1 and needle in err[0], (more, err)
         assert not out.exists()
+
+
+def test_embedded_preset_starts_from_the_shipped_policy_where_it_fits(monkeypatch, tmp_path):
+    """The embedded preset's meta-training starts from the committed 128-run PPO policy; where
+    that policy cannot be the start (another algorithm, other layer groups, the folder gone)
+    the run starts fresh and says why; --init-policy None asks for a fresh start."""
+    from experiments.asg_visda import parse
+    from experiments.lib import pipeline_config
+    from experiments.lib.pipeline_config import SHIPPED_POLICY, initial_policy
+
+    def start(*argv):
+        _, cfg, pipe = parse(list(argv))
+        return initial_policy(pipe, cfg)
+
+    assert (SHIPPED_POLICY / "policy.json").is_file()
+    assert start()[0] == str(SHIPPED_POLICY)
+    assert start("--model", "efficientnet_lite2")[0] == str(SHIPPED_POLICY)  # same groups
+    for argv in (["--algo", "DQN"], ["--use-lstm"], ["--model", "resnet50"]):
+        assert start(*argv) == (
+            None,
+            "a fresh policy (the shipped PPO policy does not fit this run)",
+        )
+    assert start("--init-policy", "None") == (None, "a fresh policy")
+    assert start("--preset", "tiny") == (None, "a fresh policy")
+    monkeypatch.setattr(pipeline_config, "SHIPPED_POLICY", tmp_path / "gone")
+    assert start()[0] is None and "is not at" in start()[1]
 
 
 def test_local_ray_that_fails_to_start_is_one_line(tmp_path, capsys, monkeypatch):

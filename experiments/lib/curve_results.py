@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +19,7 @@ from experiments.report import (
     by_seed,
     paired_difference,
     real_acc,
+    sampled_level_entropy,
     summarise,
     verdict,
     write_json,
@@ -106,26 +105,6 @@ def write_curve_results(
         f"last snapshot {wall_s['meta_train'] / 60:.1f} min in all{resumed}.\n",
     )
     return table
-
-
-def sampled_level_entropy(runs: Sequence[RunSummary]) -> float:
-    """Entropy (nats) of the multiplier levels a policy sampled, per layer group, pooled over
-    the windows and seeds of `runs`, averaged over the groups. Pooling over observations can
-    only raise it (conditioning lowers entropy), so it bounds the policy's own mean entropy
-    from above: a value well below log(levels) means the policy has stopped sampling
-    uniformly. With 80 draws per group the plug-in estimate reads about 0.06 nats low."""
-    counts: dict[str, Counter] = {}
-    for run in runs:
-        for window in run.multipliers:
-            for group, m in window.items():
-                counts.setdefault(group, Counter())[round(m, 12)] += 1
-    if not counts:
-        return float("nan")
-    per_group = []
-    for c in counts.values():
-        total = sum(c.values())
-        per_group.append(-sum(k / total * math.log(k / total) for k in c.values()))
-    return sum(per_group) / len(per_group)
 
 
 def _plot(curve: list[tuple[Snapshot, MethodRow]], ref: dict[int, float], path: Path) -> None:

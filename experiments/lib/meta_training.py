@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from experiments.lib.pipeline_config import PipelineConfig
+from experiments.lib.pipeline_config import PipelineConfig, initial_policy
 from experiments.lib.pipeline_results import write_interrupted
 from experiments.lib.study import Study
 from trainables.config import FinetuneConfig, protocol
@@ -33,9 +33,10 @@ def trained_policy(pipe: PipelineConfig, cfg: FinetuneConfig, study: Study, pres
         print(f"[asg] deploying policy from {policy_dir}", flush=True)
         return policy_dir
     print(f"[asg] protocol: {protocol(cfg)}", flush=True)
-    start = f" from {pipe.init_policy}" if pipe.init_policy else ""
+    _, start = initial_policy(pipe, cfg)
     print(
-        f"[asg] 1/3 meta-training {pipe.algo}{start} on {pipe.meta_episodes} fine-tuning runs "
+        f"[asg] 1/3 meta-training {pipe.algo} from {start} on {pipe.meta_episodes} fine-tuning "
+        f"runs "
         f"({cfg.windows} windows x {meta_iters(pipe.meta_iters_per_window, cfg)} SGD "
         f"iterations each; evaluation runs use {cfg.iters_per_window})",
         flush=True,
@@ -99,7 +100,7 @@ def meta_train(pipe: PipelineConfig, cfg: FinetuneConfig, storage: Path) -> Path
         training=parse_training_settings(pipe.algo, pipe.algo_config),
         use_lstm=pipe.use_lstm,
         callbacks=ASGMetricsCallback,
-        init_policy=str(Path(pipe.init_policy).resolve()) if pipe.init_policy else None,
+        init_policy=initial_policy(pipe, cfg)[0],
     )
     tuner = make_tuner(
         pipe.algo,

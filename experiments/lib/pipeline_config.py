@@ -64,7 +64,11 @@ class PipelineConfig:
     """Start meta-training from this saved policy's weights instead of a fresh policy (a
     policy folder of the same --algo and --use-lstm, for this model's layer groups and rate
     levels): more meta-training for a policy trained before, as ASG's released code starts
-    from a downloaded one."""
+    from a downloaded one. 'shipped' (the embedded preset's default): the PPO policy
+    meta-trained for 128 runs on the embedded benchmark (results/learning_curve_deploy/),
+    where it fits (--algo PPO without --use-lstm, a model with Lite0's layer groups, the log
+    levels), else a fresh policy, said at start. None: a fresh policy. Unused with
+    --policy-checkpoint, which skips meta-training."""
     policy_checkpoint: str | None = None
     """Skip meta-training and deploy this exported policy folder (what <output-dir>/policy/
     holds; an RLlib checkpoint must be exported first, see the README)."""
@@ -118,10 +122,20 @@ class PipelineConfig:
         return specs + [baseline(b) for b in self.baseline_names()]
 
 
+SHIPPED = "shipped"
+SHIPPED_POLICY = (
+    Path(__file__).resolve().parents[2] / "results" / "learning_curve_deploy" / "policy_ep0128"
+)
+"""--init-policy shipped: PPO meta-trained for 128 runs of the embedded benchmark
+(results/learning_curve_deploy/command.sh)."""
+
+
 # Meta-training budgets scaled to each preset's cost per episode (other presets: the defaults).
 PIPELINE_PRESETS: dict[str, PipelineConfig] = {
     "tiny": PipelineConfig(meta_episodes=4, seeds=2, episodes_per_iteration=2),
-    "embedded": PipelineConfig(),
+    # Meta-training continues from the committed 128-run policy: 16 runs from scratch do not
+    # move PPO's policy measurably on 2 cores (docs/results.md).
+    "embedded": PipelineConfig(init_policy=SHIPPED),
     "visda": PipelineConfig(
         # A fifth of VisDA's 500 iterations per window: 100 deploy-length runs would cost
         # days of GPU time. The transfer from this horizon is not measured (no VisDA here).
@@ -152,8 +166,7 @@ def check_pipeline(pipe: PipelineConfig, cfg: FinetuneConfig) -> None:
         raise ConfigError("--cpus-per-env-runner must be > 0 and --gpus-per-env-runner >= 0")
     for name in pipe.baseline_names():
         check_levels(baseline(name), cfg, "--baselines")
-    if pipe.init_policy:
-        check_init_policy(pipe, cfg)
+    initial_policy(pipe, cfg)  # an unusable --init-policy is one line now
     if pipe.algo_config:
         from controllers.algorithms import action_encoding_for, parse_training_settings
 
@@ -161,18 +174,29 @@ def check_pipeline(pipe: PipelineConfig, cfg: FinetuneConfig) -> None:
         parse_training_settings(pipe.algo, pipe.algo_config)
 
 
-def check_init_policy(pipe: PipelineConfig, cfg: FinetuneConfig) -> None:
-    """--init-policy must be a saved policy that this meta-training's module can take: one line
-    naming the flag otherwise."""
+def initial_policy(pipe: PipelineConfig, cfg: FinetuneConfig) -> tuple[str | None, str]:
+    """(the saved policy meta-training starts from, or None for a fresh one; why). A folder
+    given by --init-policy must fit this meta-training (one line naming the flag otherwise);
+    'shipped' falls back to a fresh policy where the shipped one does not fit."""
     from controllers.saved_policy import check_deployable, read_policy_meta
     from trainables.models import MODEL_GROUPS
 
-    if pipe.policy_checkpoint:
-        raise ConfigError(
-            "--init-policy starts meta-training, --policy-checkpoint skips it: pass one"
+    if pipe.policy_checkpoint or not pipe.init_policy:
+        return None, "a fresh policy"
+    groups = MODEL_GROUPS[cfg.model]
+    if pipe.init_policy == SHIPPED:
+        fits = (
+            pipe.algo == "PPO"
+            and not pipe.use_lstm
+            and tuple(groups) == tuple(MODEL_GROUPS["efficientnet_lite0"])
+            and cfg.rate_levels == "log"
         )
+        if not fits or not SHIPPED_POLICY.is_dir():
+            why = "does not fit this run" if fits is False else f"is not at {SHIPPED_POLICY}"
+            return None, f"a fresh policy (the shipped PPO policy {why})"
+        return str(SHIPPED_POLICY), "the shipped policy (PPO, 128 runs of the embedded benchmark)"
     try:
-        check_deployable(pipe.init_policy, MODEL_GROUPS[cfg.model], cfg.rate_levels)
+        check_deployable(pipe.init_policy, groups, cfg.rate_levels)
     except ConfigError as exc:
         raise ConfigError(f"--init-policy: {exc}") from None
     meta = read_policy_meta(pipe.init_policy)
@@ -183,3 +207,4 @@ def check_init_policy(pipe: PipelineConfig, cfg: FinetuneConfig) -> None:
             f"{meta['algo']} policy; this meta-training trains a"
             f"{' recurrent' if pipe.use_lstm else ''} {pipe.algo} one (set --algo/--use-lstm)"
         )
+    return str(Path(pipe.init_policy).resolve()), pipe.init_policy

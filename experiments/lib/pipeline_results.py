@@ -4,15 +4,18 @@ have been compared, or, after an interrupted meta-training, where its checkpoint
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from controllers.atomic_files import write_text
+from envs.actions import levels_of
 from experiments.lib.study import Study
 from experiments.report import (
     learned_verdict,
     markdown_table,
     plot_schedules,
+    sampled_level_entropy,
     summarise,
     write_json,
     write_results,
@@ -40,6 +43,14 @@ def write_pipeline_results(
     learned = [r.multipliers for r in runs if r.kind == "learned"]
     title = f"learned {pipe.algo} policy: per-group lr multiplier per window"
     plot_schedules(learned, study.out / "policy_schedule.png", title)
+    entropy = sampled_level_entropy([r for r in runs if r.kind == "learned"])
+    uniform = math.log(len(levels_of(cfg.rate_levels)))
+    trained = (
+        f"The learned policy's sampled levels: entropy {entropy:.2f} nats per group "
+        f"(a uniform policy's: {uniform:.2f}; lower means it has stopped sampling uniformly).\n\n"
+        if math.isfinite(entropy)
+        else ""
+    )
     wall = study.elapsed()
     write_results(
         study.out,
@@ -49,7 +60,7 @@ def write_pipeline_results(
         f"Protocol: {protocol(cfg)}.\n\n"
         f"Real-target mean per-class accuracy at the end of each fine-tuning run; the reward "
         f"only ever saw the '{cfg.reward_proxy}' proxy-validation split.\n\n{table}\n"
-        f"{learned_verdict(rows, reference)}\n"
+        f"{learned_verdict(rows, reference)}\n{trained}"
         f"Wall time: {wall / 60:.1f} min (meta-training {meta_s / 60:.1f} min).\n",
         {
             "preset": preset,
@@ -58,6 +69,7 @@ def write_pipeline_results(
             "pipeline_config": dataclasses.asdict(pipe),
             "policy_checkpoint": str(policy_dir),
             "table": [dataclasses.asdict(r) for r in rows],
+            "sampled_level_entropy": entropy,
             "runs": [r.to_dict() for r in runs],
             "wall_s": {"meta_train": meta_s, "total": wall},
             "complete": len(runs) == pipe.expected_runs(),

@@ -269,3 +269,44 @@ def test_a_results_payload_refuses_a_record_it_would_write_as_text(tmp_path):
 
     with pytest.raises(TypeError, match="to_dict"):
         write_json(tmp_path / "x.json", {"runs": [run("a", 0, 0.5)]})
+
+
+def test_transfer_table_pairs_the_trained_policy_with_both_references(tmp_path):
+    """tools/transfer_table.py: per task, the trained policy's paired differences to the
+    untrained one and to the static schedule, and the first task pooled with a curve's seeds."""
+    import subprocess
+    import sys
+
+    from controllers.static_study import StaticRun
+
+    trained, untrained = "policy@x/policy_ep0128", "policy@x/policy_ep0000"
+    acc = {trained: 0.60, untrained: 0.40, "all:0.1": 0.70}
+    lines = []
+    for task, shift in [("seen", 0.0), ("other", -0.05)]:
+        for seed in range(4):
+            for schedule, a in acc.items():
+                noise = 0.01 * ((seed * 7 + len(schedule)) % 3)  # paired diffs not constant
+                run = StaticRun(task, schedule, seed, a + shift + noise, 0.9, 0.8, 0.1, False,
+                                1.0, 1.0, 0.0, 1)  # fmt: skip
+                lines.append(json.dumps(run.to_dict()))
+    (tmp_path / "runs.jsonl").write_text("\n".join(lines) + "\n")
+    pairs = [("learned @128", 0.5), ("learned @0", 0.1)]
+    curve = {"runs": [{"method": m, "seed": 100 + s, "test_acc": a}
+                      for s in range(3) for m, a in pairs]}  # fmt: skip
+    (tmp_path / "curve.json").write_text(json.dumps(curve))
+    tool = Path(__file__).resolve().parent.parent / "tools" / "transfer_table.py"
+    out = subprocess.run(
+        [sys.executable, tool, tmp_path / "runs.jsonl", "--trained", trained, "--untrained",
+         untrained, "--curve", tmp_path / "curve.json"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| ")}
+    assert set(rows) == {"task", "seen", "other"}
+    for task in ("seen", "other"):
+        cells = [c.strip() for c in rows[task].split("|")[2:-1]]
+        assert cells[3].startswith("+20.") and "(above, n=4)" in cells[3], cells
+        assert cells[4].startswith("-10.") and "(below, n=4)" in cells[4], cells
+    noise = [(seed * 7 + len(trained)) % 3 for seed in range(4)]
+    assert f"| other | {55 + sum(noise) / 4:.1f} ± " in rows["other"]
+    pooled = out.strip().splitlines()[-1]
+    assert "n=7" in pooled and "untrained 2" in pooled  # 3 curve seeds + 4 of the first task

@@ -1,0 +1,84 @@
+"""The transfer table: a meta-trained policy against the untrained one and a static schedule,
+on the task it was trained on and on tasks it never saw.
+
+Reads the runs of a power study whose variants are the tasks and whose schedules are the
+trained policy, the untrained policy and the static reference (results/transfer/command.sh),
+and prints, per task, each row's real accuracy and the trained policy's paired differences to
+the other two with 95% intervals. With --curve, the learning curve's runs of the same two
+policies on the task they were trained on (other seeds) are pooled with the study's first
+task for one more line.
+
+    python tools/transfer_table.py results/transfer/runs.jsonl \
+        --curve results/learning_curve_deploy/learning_curve.json > results/transfer/transfer.md
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import tyro
+
+from controllers.static_study import by_seed, read_runs
+from experiments.report import paired_difference
+
+WRECKED = 25.0
+"""A run at or below this real accuracy (points; 10 classes, chance 10) fell off the cliff:
+in-range schedules end at 60-73."""
+
+
+@dataclass(frozen=True)
+class Args:
+    runs: tyro.conf.Positional[Annotated[str, tyro.conf.arg(metavar="RUNS_JSONL")]]
+    """The transfer study's runs.jsonl."""
+    trained: str = "policy@results/learning_curve_deploy/policy_ep0128"
+    """The trained policy's schedule name in the study."""
+    untrained: str = "policy@results/learning_curve_deploy/policy_ep0000"
+    """The untrained policy's schedule name."""
+    static: str = "all:0.1"
+    """The static reference schedule."""
+    curve: str | None = None
+    """A learning_curve.json whose 'learned @0' and 'learned @<N>' runs (N: the trained
+    policy's milestone) are pooled with the study's first task."""
+
+
+def _cell(xs: dict[int, float]) -> str:
+    values = list(xs.values())
+    wrecked = sum(v <= WRECKED for v in values)
+    return f"{statistics.fmean(values):.1f} ± {statistics.stdev(values):.1f} ({wrecked} wrecked)"
+
+
+def _diff(a: dict[int, float], b: dict[int, float]) -> str:
+    mean, half, n = paired_difference(a, b)
+    sign = "above" if mean - half > 0 else "below" if mean + half < 0 else "unresolved"
+    return f"{mean:+.1f} [{mean - half:+.1f}, {mean + half:+.1f}] ({sign}, n={n})"
+
+
+def main(args: Args) -> None:
+    runs = read_runs(Path(args.runs))
+    tasks = list(dict.fromkeys(r.variant for r in runs))
+    print(f"Real accuracy (%, mean ± sd over seeds; wrecked: runs at or below {WRECKED:g}%) and")
+    print("the trained policy's paired differences (points, 95% interval).\n")
+    print("| task | trained | untrained | static | trained − untrained | trained − static |")
+    print("|---|---|---|---|---|---|")
+    first = {}
+    for task in tasks:
+        table = by_seed(runs, task)
+        t, u, s = table[args.trained], table[args.untrained], table[args.static]
+        first = first or {"trained": t, "untrained": u}
+        print(f"| {task} | {_cell(t)} | {_cell(u)} | {_cell(s)} | {_diff(t, u)} | {_diff(t, s)} |")
+    if args.curve:
+        milestone = int(args.trained.rsplit("_ep", 1)[1])
+        curve = json.loads(Path(args.curve).read_text())["runs"]
+        pick = lambda m: {r["seed"]: 100 * r["test_acc"] for r in curve if r["method"] == m}  # noqa: E731
+        t = {**pick(f"learned @{milestone}"), **first["trained"]}
+        u = {**pick("learned @0"), **first["untrained"]}
+        print(f"\n{tasks[0]}, pooled with the learning curve's seeds: trained {_cell(t)}, "
+              f"untrained {_cell(u)}; trained − untrained {_diff(t, u)}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args, description=__doc__))

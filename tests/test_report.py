@@ -310,3 +310,11 @@ def test_transfer_table_pairs_the_trained_policy_with_both_references(tmp_path):
     assert f"| other | {55 + sum(noise) / 4:.1f} ± " in rows["other"]
     pooled = out.strip().splitlines()[-1]
     assert "n=7" in pooled and "untrained 2" in pooled  # 3 curve seeds + 4 of the first task
+    # A file without a schedule the table needs: one line naming the file, the task and it.
+    missing = subprocess.run(
+        [sys.executable, tool, tmp_path / "runs.jsonl", "--trained", "policy@y"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    err = missing.stderr.strip().splitlines()
+    assert missing.returncode == 2 and len(err) == 1, missing.stderr
+    assert "runs.jsonl: task 'seen' has no runs of" in err[0] and "policy@y" in err[0]

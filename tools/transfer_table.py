@@ -24,10 +24,12 @@ import tyro
 
 from controllers.static_study import by_seed, read_runs
 from experiments.report import paired_difference
+from trainables.entry import parse_args, run_main, script_doc
+from trainables.errors import ConfigError
 
 WRECKED = 25.0
 """A run at or below this real accuracy (points; 10 classes, chance 10) fell off the cliff:
-in-range schedules end at 60-73."""
+in-range schedules end at 60-75."""
 
 
 @dataclass(frozen=True)
@@ -57,9 +59,16 @@ def _diff(a: dict[int, float], b: dict[int, float]) -> str:
     return f"{mean:+.1f} [{mean - half:+.1f}, {mean + half:+.1f}] ({sign}, n={n})"
 
 
-def main(args: Args) -> None:
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(Args, argv, None, script_doc(__doc__))
     runs = read_runs(Path(args.runs))
     tasks = list(dict.fromkeys(r.variant for r in runs))
+    if not tasks:
+        raise ConfigError(f"{args.runs}: no runs (not a power study's runs.jsonl?)")
+    for task in tasks:
+        missing = {args.trained, args.untrained, args.static} - set(by_seed(runs, task))
+        if missing:
+            raise ConfigError(f"{args.runs}: task {task!r} has no runs of {sorted(missing)}")
     print(f"Real accuracy (%, mean ± sd over seeds; wrecked: runs at or below {WRECKED:g}%) and")
     print("the trained policy's paired differences (points, 95% interval).\n")
     print("| task | trained | untrained | static | trained − untrained | trained − static |")
@@ -78,7 +87,8 @@ def main(args: Args) -> None:
         u = {**pick("learned @0"), **first["untrained"]}
         print(f"\n{tasks[0]}, pooled with the learning curve's seeds: trained {_cell(t)}, "
               f"untrained {_cell(u)}; trained − untrained {_diff(t, u)}")  # fmt: skip
+    return 0
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args, description=__doc__))
+    run_main(main)

@@ -33,7 +33,7 @@ def trained_policy(pipe: PipelineConfig, cfg: FinetuneConfig, study: Study, pres
         print(f"[asg] deploying policy from {policy_dir}", flush=True)
         return policy_dir
     print(f"[asg] protocol: {protocol(cfg)}", flush=True)
-    _, start = initial_policy(pipe, cfg)
+    init_dir, start = initial_policy(pipe, cfg)
     print(
         f"[asg] 1/3 meta-training {pipe.algo} from {start} on {pipe.meta_episodes} fine-tuning "
         f"runs "
@@ -42,7 +42,7 @@ def trained_policy(pipe: PipelineConfig, cfg: FinetuneConfig, study: Study, pres
         flush=True,
     )
     try:
-        rllib_checkpoint = meta_train(pipe, cfg, study.tune)
+        rllib_checkpoint = meta_train(pipe, cfg, study.tune, init_dir)
     except KeyboardInterrupt as stop:
         write_interrupted(study, preset, f"meta-training: {stop}")
         raise
@@ -53,8 +53,11 @@ def trained_policy(pipe: PipelineConfig, cfg: FinetuneConfig, study: Study, pres
     return policy_dir
 
 
-def meta_train(pipe: PipelineConfig, cfg: FinetuneConfig, storage: Path) -> Path:
-    """Train the controller with RLlib under Tune; returns the final RLlib checkpoint's path."""
+def meta_train(
+    pipe: PipelineConfig, cfg: FinetuneConfig, storage: Path, init_dir: str | None = None
+) -> Path:
+    """Train the controller with RLlib under Tune, from the saved policy in `init_dir` or a
+    fresh one; returns the final RLlib checkpoint's path."""
     from ray import tune
 
     from controllers.algorithms import (
@@ -100,7 +103,7 @@ def meta_train(pipe: PipelineConfig, cfg: FinetuneConfig, storage: Path) -> Path
         training=parse_training_settings(pipe.algo, pipe.algo_config),
         use_lstm=pipe.use_lstm,
         callbacks=ASGMetricsCallback,
-        init_policy=initial_policy(pipe, cfg)[0],
+        init_policy=init_dir,
     )
     tuner = make_tuner(
         pipe.algo,

@@ -480,15 +480,20 @@ def test_embedded_preset_starts_from_the_shipped_policy_where_it_fits(monkeypatc
     assert (SHIPPED_POLICY / "policy.json").is_file()
     assert start()[0] == str(SHIPPED_POLICY)
     assert start("--model", "efficientnet_lite2")[0] == str(SHIPPED_POLICY)  # same groups
-    for argv in (["--algo", "DQN"], ["--use-lstm"], ["--model", "resnet50"]):
-        assert start(*argv) == (
-            None,
-            "a fresh policy (the shipped PPO policy does not fit this run)",
-        )
+    for argv, why in [
+        (["--algo", "DQN"], "PPO policy; this meta-training trains a DQN one"),
+        (["--use-lstm"], "trains a recurrent PPO one"),
+        (["--model", "resnet50"], "layer groups"),
+        (["--rate-levels", "linear"], "rate levels"),
+    ]:
+        policy, said = start(*argv)
+        assert policy is None, argv
+        assert said.startswith("a fresh policy (the shipped PPO policy does not fit this run: ")
+        assert why in said, (argv, said)
     assert start("--init-policy", "None") == (None, "a fresh policy")
     assert start("--preset", "tiny") == (None, "a fresh policy")
     monkeypatch.setattr(pipeline_config, "SHIPPED_POLICY", tmp_path / "gone")
-    assert start()[0] is None and "is not at" in start()[1]
+    assert start()[0] is None and "no such file or folder" in start()[1]
 
 
 def test_local_ray_that_fails_to_start_is_one_line(tmp_path, capsys, monkeypatch):

@@ -177,34 +177,33 @@ def check_pipeline(pipe: PipelineConfig, cfg: FinetuneConfig) -> None:
 def initial_policy(pipe: PipelineConfig, cfg: FinetuneConfig) -> tuple[str | None, str]:
     """(the saved policy meta-training starts from, or None for a fresh one; why). A folder
     given by --init-policy must fit this meta-training (one line naming the flag otherwise);
-    'shipped' falls back to a fresh policy where the shipped one does not fit."""
+    'shipped' falls back to a fresh policy, saying why, where the shipped one does not fit."""
+    if pipe.policy_checkpoint or not pipe.init_policy:
+        return None, "a fresh policy"
+    shipped = pipe.init_policy == SHIPPED
+    folder = SHIPPED_POLICY if shipped else Path(pipe.init_policy)
+    try:
+        _check_start(folder, pipe, cfg)
+    except ConfigError as exc:
+        if not shipped:
+            raise ConfigError(f"--init-policy: {exc}") from None
+        return None, f"a fresh policy (the shipped PPO policy does not fit this run: {exc})"
+    why = "the shipped policy (PPO, 128 runs of the embedded benchmark)" if shipped else str(folder)
+    return str(folder.resolve()), why
+
+
+def _check_start(folder: Path, pipe: PipelineConfig, cfg: FinetuneConfig) -> None:
+    """A ConfigError unless meta-training with `pipe` on `cfg`'s model can start from the saved
+    policy in `folder`: its layer groups, rate levels, algorithm and recurrence."""
     from controllers.saved_policy import check_deployable, read_policy_meta
     from trainables.models import MODEL_GROUPS
 
-    if pipe.policy_checkpoint or not pipe.init_policy:
-        return None, "a fresh policy"
-    groups = MODEL_GROUPS[cfg.model]
-    if pipe.init_policy == SHIPPED:
-        fits = (
-            pipe.algo == "PPO"
-            and not pipe.use_lstm
-            and tuple(groups) == tuple(MODEL_GROUPS["efficientnet_lite0"])
-            and cfg.rate_levels == "log"
-        )
-        if not fits or not SHIPPED_POLICY.is_dir():
-            why = "does not fit this run" if fits is False else f"is not at {SHIPPED_POLICY}"
-            return None, f"a fresh policy (the shipped PPO policy {why})"
-        return str(SHIPPED_POLICY), "the shipped policy (PPO, 128 runs of the embedded benchmark)"
-    try:
-        check_deployable(pipe.init_policy, groups, cfg.rate_levels)
-    except ConfigError as exc:
-        raise ConfigError(f"--init-policy: {exc}") from None
-    meta = read_policy_meta(pipe.init_policy)
+    check_deployable(folder, MODEL_GROUPS[cfg.model], cfg.rate_levels)
+    meta = read_policy_meta(folder)
     lstm = bool(meta["model_config"].get("use_lstm", False))
     if meta["algo"] != pipe.algo or lstm != pipe.use_lstm:
         raise ConfigError(
-            f"--init-policy: {pipe.init_policy} is a{' recurrent' if lstm else ''} "
-            f"{meta['algo']} policy; this meta-training trains a"
-            f"{' recurrent' if pipe.use_lstm else ''} {pipe.algo} one (set --algo/--use-lstm)"
+            f"{folder} is a{' recurrent' if lstm else ''} {meta['algo']} policy; this "
+            f"meta-training trains a{' recurrent' if pipe.use_lstm else ''} {pipe.algo} one "
+            f"(set --algo/--use-lstm)"
         )
-    return str(Path(pipe.init_policy).resolve()), pipe.init_policy

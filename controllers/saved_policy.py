@@ -19,6 +19,7 @@ checkpoint by hand::
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,7 +137,15 @@ def build_module(algo: str, groups: Sequence[str], encoding: str, model_config: 
     spec.observation_space, spec.action_space = group_spaces(len(groups), encoding)
     spec.model_config = model_config
     spec.inference_only = False
-    return spec.build()
+    # RLlib's own modules build the deprecated RLModuleConfig in their __init__, and Ray logs
+    # that to stderr each time: a policy checked before a one-line error would add a line.
+    deprecation = logging.getLogger("ray._common.deprecation")
+    level = deprecation.level
+    deprecation.setLevel(logging.ERROR)
+    try:
+        return spec.build()
+    finally:
+        deprecation.setLevel(level)
 
 
 def read_policy_meta(path: str | Path) -> dict[str, Any]:

@@ -452,7 +452,8 @@ def test_init_policy_that_meta_training_cannot_take_is_refused(tmp_path, untrain
     naming the flag, before Ray."""
     ppo = untrained_policy("efficientnet_lite0")  # the tiny preset's model, a PPO policy
     cases = [
-        ([untrained_policy("resnet101")], "--init-policy: "),
+        ([untrained_policy("resnet101")], "layer groups"),
+        ([tmp_path / "gone"], f"--init-policy {tmp_path / 'gone'}: no such file or folder"),
         ([ppo, "--algo", "APPO"], "PPO policy; this meta-training trains a APPO"),
         ([ppo, "--use-lstm"], "trains a recurrent PPO"),
     ]
@@ -462,6 +463,7 @@ def test_init_policy_that_meta_training_cannot_take_is_refused(tmp_path, untrain
             capsys, "--preset", "tiny", "--init-policy", policy, *more, "--output-dir", out
         )
         assert code == 2 and len(err) == 1 and needle in err[0], (more, err)
+        assert err[0].startswith(f"error: --init-policy {policy}"), err
         assert not out.exists()
 
 

@@ -166,12 +166,12 @@ def check_pipeline(pipe: PipelineConfig, cfg: FinetuneConfig) -> None:
         raise ConfigError("--cpus-per-env-runner must be > 0 and --gpus-per-env-runner >= 0")
     for name in pipe.baseline_names():
         check_levels(baseline(name), cfg, "--baselines")
-    initial_policy(pipe, cfg)  # an unusable --init-policy is one line now
-    if pipe.algo_config:
-        from controllers.algorithms import action_encoding_for, parse_training_settings
+    from controllers.algorithms import action_encoding_for, parse_training_settings
 
-        action_encoding_for(pipe.algo)  # an unknown --algo first, in its own words
+    action_encoding_for(pipe.algo)  # an unknown --algo first, in its own words
+    if pipe.algo_config:
         parse_training_settings(pipe.algo, pipe.algo_config)
+    initial_policy(pipe, cfg)  # an unusable --init-policy is one line now
 
 
 def initial_policy(pipe: PipelineConfig, cfg: FinetuneConfig) -> tuple[str | None, str]:
@@ -185,9 +185,11 @@ def initial_policy(pipe: PipelineConfig, cfg: FinetuneConfig) -> tuple[str | Non
     try:
         _check_start(folder, pipe, cfg)
     except ConfigError as exc:
+        # The saved-policy checks name the deploy flag; here the folder came from this one.
+        why = str(exc).removeprefix("--policy-checkpoint ")
         if not shipped:
-            raise ConfigError(f"--init-policy: {exc}") from None
-        return None, f"a fresh policy (the shipped PPO policy does not fit this run: {exc})"
+            raise ConfigError(f"--init-policy {why}") from None
+        return None, f"a fresh policy (the shipped PPO policy does not fit this run: {why})"
     why = "the shipped policy (PPO, 128 runs of the embedded benchmark)" if shipped else str(folder)
     return str(folder.resolve()), why
 

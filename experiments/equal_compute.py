@@ -44,7 +44,8 @@ class EqualFlags:
 
     budget: int = 24
     """Fine-tuning runs the search may spend: as many as meta-training used (asg_visda.py's
-    --meta-episodes, 24 by default)."""
+    --meta-episodes, 16 on digits, plus the 128 of the shipped starting policy when the
+    pipeline started from it; 24 by default here)."""
     search_seeds: int = 2
     """Meta-training seeds every candidate runs on (its score: the mean proxy over them)."""
     seeds: int = 20

@@ -290,8 +290,10 @@ def test_transfer_table_pairs_the_trained_policy_with_both_references(tmp_path):
                                 1.0, 1.0, 0.0, 1)  # fmt: skip
                 lines.append(json.dumps(run.to_dict()))
     (tmp_path / "runs.jsonl").write_text("\n".join(lines) + "\n")
+    from envs.summary import RunSummary
+
     pairs = [("learned @128", 0.5), ("learned @0", 0.1)]
-    curve = {"runs": [{"method": m, "seed": 100 + s, "test_acc": a}
+    curve = {"runs": [RunSummary(m, "learned", 100 + s, 0.9, 0.1, False, 1.0, test_acc=a).to_dict()
                       for s in range(3) for m, a in pairs]}  # fmt: skip
     (tmp_path / "curve.json").write_text(json.dumps(curve))
     tool = Path(__file__).resolve().parent.parent / "tools" / "transfer_table.py"

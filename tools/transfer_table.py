@@ -23,7 +23,9 @@ from typing import Annotated
 import tyro
 
 from controllers.static_study import by_seed, read_runs
-from experiments.report import paired_difference
+from envs.summary import RunSummary
+from experiments.report import by_seed as by_method_seed
+from experiments.report import paired_difference, real_acc
 from trainables.entry import parse_args, run_main, script_doc
 from trainables.errors import ConfigError
 
@@ -59,6 +61,21 @@ def _diff(a: dict[int, float], b: dict[int, float]) -> str:
     return f"{mean:+.1f} [{mean - half:+.1f}, {mean + half:+.1f}] ({sign}, n={n})"
 
 
+def _curve_points(path: str, trained: str) -> dict[str, dict[int, float]]:
+    """{'trained' | 'untrained': {seed: real accuracy in points}} of a learning_curve.json's
+    snapshot at the trained policy's milestone (its folder's `_ep<N>`) and at 0."""
+    try:
+        milestone = int(trained.rsplit("_ep", 1)[1])
+    except (IndexError, ValueError):
+        raise ConfigError(f"--trained {trained}: not a snapshot folder (..._ep<N>)") from None
+    try:
+        runs = [RunSummary.from_dict(r) for r in json.loads(Path(path).read_text())["runs"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path}: not a learning_curve.json ({exc})") from None
+    points = lambda m: {s: 100 * a for s, a in by_method_seed(runs, m, real_acc).items()}  # noqa: E731
+    return {"trained": points(f"learned @{milestone}"), "untrained": points("learned @0")}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(Args, argv, None, script_doc(__doc__))
     runs = read_runs(Path(args.runs))
@@ -69,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         missing = {args.trained, args.untrained, args.static} - set(by_seed(runs, task))
         if missing:
             raise ConfigError(f"{args.runs}: task {task!r} has no runs of {sorted(missing)}")
+    curve = _curve_points(args.curve, args.trained) if args.curve else {}
     print(f"Real accuracy (%, mean ± sd over seeds; wrecked: runs at or below {WRECKED:g}%) and")
     print("the trained policy's paired differences (points, 95% interval).\n")
     print("| task | trained | untrained | static | trained − untrained | trained − static |")
@@ -79,12 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         t, u, s = table[args.trained], table[args.untrained], table[args.static]
         first = first or {"trained": t, "untrained": u}
         print(f"| {task} | {_cell(t)} | {_cell(u)} | {_cell(s)} | {_diff(t, u)} | {_diff(t, s)} |")
-    if args.curve:
-        milestone = int(args.trained.rsplit("_ep", 1)[1])
-        curve = json.loads(Path(args.curve).read_text())["runs"]
-        pick = lambda m: {r["seed"]: 100 * r["test_acc"] for r in curve if r["method"] == m}  # noqa: E731
-        t = {**pick(f"learned @{milestone}"), **first["trained"]}
-        u = {**pick("learned @0"), **first["untrained"]}
+    if curve:
+        t = {**curve["trained"], **first["trained"]}
+        u = {**curve["untrained"], **first["untrained"]}
         print(f"\n{tasks[0]}, pooled with the learning curve's seeds: trained {_cell(t)}, "
               f"untrained {_cell(u)}; trained − untrained {_diff(t, u)}")  # fmt: skip
     return 0

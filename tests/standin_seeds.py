@@ -2,25 +2,22 @@
 
 tests/test_rllib_learns.py runs one seed per algorithm; this runs the same loop (16 episodes per
 iteration, greedy regret at most 0.02) on seeds 0..N-1, with the project's settings or with
-`--algo-config`-style overrides, so that a settings change is judged on more than one seed:
+`--algo-config`-style overrides, so that a settings change is judged on more than one seed
+(it lives beside the test doubles it uses):
 
-    python tools/standin_seeds.py PPO
-    python tools/standin_seeds.py PPO 'lr=3e-4,num_epochs=4,entropy_coeff=0.01,use_kl_loss=True'
+    python tests/standin_seeds.py PPO
+    python tests/standin_seeds.py PPO 'lr=3e-4,num_epochs=4,entropy_coeff=0.01,use_kl_loss=True'
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import ray
+from doubles import noisy_standin_env  # beside this script, as Python runs it from tests/
+from test_rllib_learns import EPISODES, GROUPS, NEAR, WINDOWS, train_until_near
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the test doubles
-
-from doubles import noisy_standin_env  # noqa: E402
-from test_rllib_learns import EPISODES, GROUPS, NEAR, WINDOWS, train_until_near  # noqa: E402
-
-from controllers.algorithms import Resources, build_algo_config, parse_training_settings  # noqa: E402
+from controllers.algorithms import Resources, build_algo_config, parse_training_settings
 
 
 def main(algo: str = "PPO", overrides: str = "", seeds: int = 6, most: int = 40) -> int:

@@ -320,3 +320,37 @@ def test_transfer_table_pairs_the_trained_policy_with_both_references(tmp_path):
     err = missing.stderr.strip().splitlines()
     assert missing.returncode == 2 and len(err) == 1, missing.stderr
     assert "runs.jsonl: task 'seen' has no runs of" in err[0] and "policy@y" in err[0]
+
+
+def test_suite_cpu_names_each_kind_of_process_and_samples_a_child(monkeypatch, tmp_path):
+    """tools/suite_cpu.py: the process kinds its table sums over, and a process started after
+    the sampler is seen with the CPU it spent."""
+    import subprocess
+    import sys
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "tools"))
+    import suite_cpu
+
+    py, site = sys.executable, "/venv/lib/python3.11/site-packages"
+    assert suite_cpu.kind(["ray::SingleAgentEnvRunner.apply"]) == "ray::SingleAgentEnvRunner"
+    assert suite_cpu.kind([py, "-u", "-c", "import sys;exec(eval(sys.stdin.readline()))"]) == (
+        "pytest-xdist worker"
+    )
+    assert suite_cpu.kind([py, "-m", "pytest", "-q"]) == "pytest"
+    driver = [py, "/w/experiments/asg_visda.py", "--data-root", "/tmp/pytest-of-root/ray/x"]
+    assert suite_cpu.kind(driver) == "driver asg_visda.py"
+    assert suite_cpu.kind([f"{site}/ray/core/src/ray/gcs/gcs_server", "--port=1"]) == (
+        "Ray gcs_server"
+    )
+    assert suite_cpu.kind([py, f"{site}/ray/dashboard/agent.py", "--x"]) == "Ray agent.py"
+    assert suite_cpu.kind([py, "tests/monitoring_probe.py", "1"]) == "monitoring_probe.py"
+
+    child_script = tmp_path / "suite_cpu_child.py"  # a name no other process has
+    child_script.write_text(
+        "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass\n"
+    )
+    with suite_cpu.Sampler(interval=0.05) as sampler:
+        subprocess.run([sys.executable, str(child_script)], check=True)
+    rows = {name: (cpu, n) for name, cpu, n in sampler.by_kind()}
+    cpu, processes = rows["suite_cpu_child.py"]
+    assert processes == 1 and 0 < cpu <= 1.0, rows

@@ -1,11 +1,13 @@
 """What the environment costs: env-driven fine-tuning versus a plain PyTorch loop, the price of
 proxy-validation, meta-training throughput as env runners are added, training throughput
-on a device (a GPU) in ASG's VisDA recipe, and what a whole run costs over its SGD.
+on a device (a GPU) in ASG's VisDA recipe, what a whole run costs over its SGD, and what
+scoring costs at each evaluation batch size.
 
 How to run:
     python experiments/benchmark_env.py                 # overhead, proxy, scaling: CPU parts
     python experiments/benchmark_env.py --parts overhead proxy
     python experiments/benchmark_env.py --parts runcost --pairs 4   # 4 whole runs: wall / SGD
+    python experiments/benchmark_env.py --parts evalbatch       # scoring time by batch size
     python experiments/benchmark_env.py --parts device --device cuda --output device.json
     python experiments/benchmark_env.py --parts device --device cuda --compile  # minutes more
     python experiments/benchmark_env.py --parts device --device cpu --models resnet50 \
@@ -33,6 +35,7 @@ from typing import Literal
 from controllers.atomic_files import write_json
 from experiments.benchmarks import tables
 from experiments.benchmarks.device import DeviceOptions, device_throughput
+from experiments.benchmarks.eval_batch import eval_batch_cost
 from experiments.benchmarks.overhead import overhead
 from experiments.benchmarks.proxy import proxy_cost
 from experiments.benchmarks.runcost import run_cost
@@ -42,7 +45,7 @@ from trainables.config import PresetName
 from trainables.entry import Flat, command_line, parse_args, run_main, script_doc
 from trainables.errors import ConfigError
 
-Part = Literal["overhead", "proxy", "scaling", "device", "runcost"]
+Part = Literal["overhead", "proxy", "scaling", "device", "runcost", "evalbatch"]
 
 
 @dataclass(frozen=True)
@@ -51,13 +54,15 @@ class Args:
     parts: tuple[Part, ...] = ("overhead", "proxy", "scaling")
     """Which measurements, space-separated (the older comma-separated form is read too)."""
     preset: PresetName = "embedded"
-    """Env preset for overhead, proxy cost and run cost."""
+    """Env preset for overhead, proxy cost, run cost and evaluation batch size."""
     scaling_preset: PresetName = "tiny"
     """Env preset for the scaling part."""
     runners: tuple[int, ...] = (1, 2, 4)
     """Env runner counts for scaling."""
     proxy_sizes: tuple[int, ...] = (100, 250, 500, 1000, 2000)
     """Proxy split sizes."""
+    eval_batch_sizes: tuple[int, ...] = (16, 32, 64, 128, 256)
+    """Evaluation batch sizes for the evalbatch part (each against the default one)."""
     output: str | None = None
     """Write the measurements as JSON here."""
     address: str | None = None
@@ -85,7 +90,7 @@ def parse(argv: list[str] | None) -> Args:
             raise ConfigError(
                 f"--{flag.replace('_', '-')} must be >= {least}, got {getattr(d, flag)}"
             )
-    for flag in ("runners", "proxy_sizes", "gpu_runners"):
+    for flag in ("runners", "proxy_sizes", "eval_batch_sizes", "gpu_runners"):
         values = getattr(d if flag == "gpu_runners" else args, flag)
         if any(v < 1 for v in values):
             raise ConfigError(f"--{flag.replace('_', '-')} values must be >= 1, got {values}")
@@ -114,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         cost = run_cost(args.preset, args.pairs)
         report["run_cost"] = cost.to_json()
         tables.print_run_cost(cost, args.preset)
+    if "evalbatch" in args.parts:
+        rows = eval_batch_cost(args.preset, list(args.eval_batch_sizes), args.pairs)
+        report["eval_batch"] = [r.to_json() for r in rows]
+        tables.print_eval_batch(rows, args.preset, args.pairs)
     if "device" in args.parts:
         d = device_throughput(args.device_part)
         report["device_throughput"] = d.to_json()

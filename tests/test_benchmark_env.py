@@ -129,3 +129,23 @@ def test_run_cost_reads_the_static_studys_typed_runs(monkeypatch):
     assert cost.runs == 2 and cost.build_s == 4.0
     assert cost.run_s == [10.0, 12.0] and cost.sgd_s == [8.0, 8.0]
     assert cost.wall_over_sgd == pytest.approx(26.0 / 16.0)
+
+
+def test_eval_batch_part_times_each_size_against_the_default_and_compares_scores(capsys, tmp_path):
+    """`--parts evalbatch` on the tiny preset: a row per size with its interleaved timing
+    against the default size, the default's own row scoring the same as itself, the table and
+    the JSON written."""
+    from trainables.config import FinetuneConfig
+
+    default = FinetuneConfig().eval_batch_size
+    out = tmp_path / "evalbatch.json"
+    assert main(["--parts", "evalbatch", "--preset", "tiny", "--pairs", "1",
+                 "--eval-batch-sizes", "8", str(default), "--output", str(out)]) == 0  # fmt: skip
+    rows = json.loads(out.read_text())["eval_batch"]
+    assert [r["batch_size"] for r in rows] == [8, default]
+    for r in rows:
+        timing = r["vs_default"]
+        assert timing["pairs"] == 1 and timing["a_median_s"] > 0 and timing["b_median_s"] > 0
+        assert timing["b"] == f"test split at batch {default}"
+    assert rows[1]["same_accuracy"] is True and rows[1]["nll_difference"] == 0.0
+    assert f"| {default} |" in capsys.readouterr().out

@@ -108,9 +108,9 @@ class FinetuneConfig:
     batch_size: int = 16
     """SGD mini-batch size."""
     eval_batch_size: int = 64
-    """Batch size for proxy-validation and test evaluation. 64 is the fastest on the CPU for the
-    embedded benchmark (the 1,697 real test images: 1.56 s at 64, 1.99 s at 256, one thread;
-    the same logits bit for bit)."""
+    """Batch size for proxy-validation and test evaluation. 64 is the fastest for the embedded
+    benchmark on one CPU thread, as a run's worker has: 256 takes 1.49x as long, with the same
+    accuracies (`python experiments/benchmark_env.py --parts evalbatch`)."""
     iters_per_window: int = 10
     """SGD iterations per window; the controller picks new rates once per window (one env step)."""
     windows: int = 8

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from experiments.benchmarks.device import DeviceThroughput
+from experiments.benchmarks.eval_batch import EvalBatchRow, default_size
 from experiments.benchmarks.overhead import Overhead
 from experiments.benchmarks.proxy import ProxyRow
 from experiments.benchmarks.runcost import RunCost
@@ -71,6 +72,22 @@ def print_run_cost(c: RunCost, preset_name: str) -> None:
         f"(env build {c.build_s:.1f} s) / SGD windows {sum(c.sgd_s):.1f} s = "
         f"{c.wall_over_sgd:.2f}x"
     )
+
+
+def print_eval_batch(rows: list[EvalBatchRow], preset_name: str, pairs: int) -> None:
+    print(
+        f"\n## Scoring the test split by batch size ({preset_name}, one torch thread, {pairs} "
+        f"interleaved pairs)\n"
+    )
+    print(
+        f"| batch size | median s | vs batch {default_size()}, median ({SPREAD}) | "
+        "same accuracy | NLL difference |\n|---|---|---|---|---|"
+    )
+    for r in rows:
+        print(
+            f"| {r.batch_size} | {r.vs_default.a_median_s:.2f} | {r.vs_default.cell()} | "
+            f"{'yes' if r.same_accuracy else 'NO'} | {r.nll_difference:.1e} |"
+        )
 
 
 def print_device(d: DeviceThroughput, pairs: int) -> None:

@@ -115,7 +115,7 @@ def pytest(*args: str) -> tuple[float, float, str]:
     wall, cpu = time.perf_counter() - t0, busy_cpu_seconds() - cpu0
     lines = proc.stdout.strip().splitlines()
     failed = [line for line in lines if line.startswith("FAILED ")]
-    return wall, cpu, "\n".join([*failed, lines[-1] if lines else "(no output)"])
+    return wall, cpu, "; ".join([*failed, lines[-1] if lines else "(no output)"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -66,15 +66,16 @@ def _rows(preset_name: str, sizes: list[int], pairs: int, seed: int) -> list[Eva
         return env
 
     reference = trained(default_size())
+
+    def score_reference() -> float:
+        return timed_call(lambda: reference.run.evaluate("test"))[1]
+
     rows = []
     for size in sizes:
         env = reference if size == default_size() else trained(size)
 
         def score(env=env) -> float:
             return timed_call(lambda: env.run.evaluate("test"))[1]
-
-        def score_reference() -> float:
-            return timed_call(lambda: reference.run.evaluate("test"))[1]
 
         a, b = env.run.evaluate("test"), reference.run.evaluate("test")
         timing = interleaved(score, score_reference, pairs)

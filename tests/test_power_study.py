@@ -168,7 +168,15 @@ def test_committed_runs_read_back_and_reproduce_the_committed_study():
 
 
 @pytest.mark.parametrize(
-    "study", ["benchmark_averaging", "benchmark_landscape", "benchmark_levers"]
+    "study",
+    [
+        "benchmark_averaging",
+        "benchmark_landscape",
+        "benchmark_landscape_below_cliff",
+        "benchmark_levers",
+        "benchmark_tail",
+        "benchmark_wise_batch",
+    ],
 )
 def test_power_md_layout_of_every_committed_study(study):
     from experiments.power.markdown import markdown

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import math
+import shlex
 from pathlib import Path
 
 import pytest
@@ -260,6 +261,14 @@ def test_results_files_record_the_command_that_reproduces_the_run(monkeypatch):
         "python experiments/ablation.py --seeds 3"
     )
     assert command_line("experiments/ablation.py", []) == "python experiments/ablation.py"
+    # What a shell would split or run is quoted: the recorded command pastes as it ran.
+    schedules = ["--schedules", "all:0.1;backbone:0.1,head:0.5", "--baselines", ""]
+    recorded = command_line("experiments/power_study.py", schedules)
+    assert recorded == (
+        "python experiments/power_study.py --schedules 'all:0.1;backbone:0.1,head:0.5' "
+        "--baselines ''"
+    )
+    assert shlex.split(recorded)[2:] == schedules
     monkeypatch.setattr("sys.argv", ["ablation.py", "--resume"])
     assert command_line("experiments/ablation.py", None).endswith("ablation.py --resume")
 

@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import json
 import re
+import shlex
 import sys
 import typing
 from collections.abc import Callable, Iterator, Sequence
@@ -184,8 +185,9 @@ def replayed(cls: type[T], recorded: dict[str, Any], key: str, fallback: T) -> T
 def command_line(script: str, argv: Sequence[str] | None) -> str:
     """The command that results files record for a run of `script` (its path from the
     repository root, e.g. "experiments/ablation.py") with `argv` (None: this process's own
-    arguments, as `run_main` passes them)."""
-    return " ".join(["python", script, *(sys.argv[1:] if argv is None else map(str, argv))])
+    arguments, as `run_main` passes them), quoted for a POSIX shell where an argument needs it
+    (`--schedules 'all:0.1;head:1'`), so that it can be pasted as it is."""
+    return shlex.join(["python", script, *(sys.argv[1:] if argv is None else map(str, argv))])
 
 
 def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> None:

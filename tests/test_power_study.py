@@ -171,6 +171,8 @@ def test_committed_runs_read_back_and_reproduce_the_committed_study():
     "study",
     [
         "benchmark_averaging",
+        "benchmark_batch",
+        "benchmark_batch48_rates",
         "benchmark_landscape",
         "benchmark_landscape_below_cliff",
         "benchmark_levers",

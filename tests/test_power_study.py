@@ -167,19 +167,7 @@ def test_committed_runs_read_back_and_reproduce_the_committed_study():
     assert markdown(result) == AVERAGING.joinpath("power.md").read_text()
 
 
-@pytest.mark.parametrize(
-    "study",
-    [
-        "benchmark_averaging",
-        "benchmark_batch",
-        "benchmark_batch48_rates",
-        "benchmark_landscape",
-        "benchmark_landscape_below_cliff",
-        "benchmark_levers",
-        "benchmark_tail",
-        "benchmark_wise_batch",
-    ],
-)
+@pytest.mark.parametrize("study", sorted(p.parent.name for p in RESULTS.glob("*/power.json")))
 def test_power_md_layout_of_every_committed_study(study):
     from experiments.power.markdown import markdown
 

@@ -66,6 +66,7 @@ def _rows(preset_name: str, sizes: list[int], pairs: int, seed: int) -> list[Eva
         return env
 
     reference = trained(default_size())
+    reference_scores = reference.run.evaluate("test")
 
     def score_reference() -> float:
         return timed_call(lambda: reference.run.evaluate("test"))[1]
@@ -77,7 +78,7 @@ def _rows(preset_name: str, sizes: list[int], pairs: int, seed: int) -> list[Eva
         def score(env=env) -> float:
             return timed_call(lambda: env.run.evaluate("test"))[1]
 
-        a, b = env.run.evaluate("test"), reference.run.evaluate("test")
+        a, b = env.run.evaluate("test"), reference_scores
         timing = interleaved(score, score_reference, pairs)
         rows.append(EvalBatchRow(size, timing, a.per_class == b.per_class, abs(a.nll - b.nll)))
     return rows

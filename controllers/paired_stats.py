@@ -137,9 +137,10 @@ def complete_table(
     return np.array([[by_seed[n][s] for s in seeds] for n in names], dtype=np.float64), seeds
 
 
-STUDY = Path(__file__).resolve().parent.parent / "results" / "benchmark_landscape" / "power.json"
-"""The committed power study of the embedded benchmark (`experiments/power_study.py
---schedules landscape`): where many-seed experiments take their seed count from."""
+STUDY = Path(__file__).resolve().parents[1] / "results" / "benchmark_landscape_b48" / "power.json"
+"""The committed power study of the embedded benchmark at its default batch 48
+(`results/benchmark_landscape_b48/command.sh`): where many-seed experiments take their seed
+count from."""
 
 
 def planned_seeds(target: float = 1.0, study: Path = STUDY, fallback: int = 5) -> tuple[int, str]:

@@ -8,13 +8,13 @@ How to run:
         --num-env-runners 8 --gpus-per-env-runner 0.5 --meta-episodes 200
 
 What to expect: a table of real-target mean per-class accuracy per method (the learned policy,
-hand-tuned and uniform 0.1 by default; --baselines adds constant, cosine, step, random, pbt),
+hand-tuned and uniform 0.2 by default; --baselines adds constant, cosine, step, random, pbt),
 each with its paired difference to the best baseline on the same seeds, plus results.json,
 results.md, policy_schedule.png, TensorBoard logs and checkpoints under --output-dir. About 10
-minutes on 2 CPU cores. With the default meta-training budget (24 short runs) the learned
-policy is not expected to beat the baselines on the embedded benchmark (see the README's
-learning curve); the table says whether it does. Interrupt it and run again with --resume to
-continue from the last checkpoints.
+minutes on 2 CPU cores. The embedded default meta-trains 2 more runs from the shipped 128-run
+policy, which is not expected to beat the baselines (docs/results.md: the learning curve); the
+table says whether it does. Interrupt it and run again with --resume to continue from the last
+checkpoints.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ def _rows() -> dict[str, ControllerSpec]:
             row("cosine", baseline("cosine")),
             row("step", baseline("step")),
             row("hand_tuned (no KL)", hand, **OFF),
-            row("uniform 0.1 (no KL)", baseline("uniform@0.1"), **OFF),
+            *(row(f"uniform {m} (no KL)", baseline(f"uniform@{m}"), **OFF) for m in (0.1, 0.2)),
             row("hand_tuned + CSG", hand, guidance="csg"),
             row("hand_tuned + CSG (GAP)", hand, guidance="csg", csg_pool="gap"),
             row("hand_tuned + L2-SP", hand, guidance="l2sp", guidance_weight=1e-3),

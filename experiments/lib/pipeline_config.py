@@ -65,7 +65,8 @@ class PipelineConfig:
     policy folder of the same --algo and --use-lstm, for this model's layer groups and rate
     levels): more meta-training for a policy trained before, as ASG's released code starts
     from a downloaded one. 'shipped' (the embedded preset's default): the PPO policy
-    meta-trained for 128 runs on the embedded benchmark (results/learning_curve_deploy/),
+    meta-trained for 128 runs on the embedded benchmark at batch 16
+    (results/learning_curve_deploy/),
     where it fits (--algo PPO without --use-lstm, a model with Lite0's layer groups, the log
     levels), else a fresh policy, said at start. None: a fresh policy. Unused with
     --policy-checkpoint, which skips meta-training."""

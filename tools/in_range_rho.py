@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 from scipy.stats import spearmanr
@@ -24,7 +26,13 @@ def main() -> None:
     )
     parser.add_argument("--draws", type=int, default=2000, help="bootstrap draws")
     args = parser.parse_args()
-    runs = [r for r in json.load(open(args.results))["runs"] if r["test_acc"] > args.floor]
+    try:
+        recorded = json.loads(Path(args.results).read_text())["runs"]
+        runs = [r for r in recorded if r["test_acc"] > args.floor]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        sys.exit(f"{args.results}: not a reward_candidates.json ({type(e).__name__}: {e})")
+    if len(runs) < 3:
+        sys.exit(f"{args.results}: {len(runs)} runs above --floor {args.floor:g}; need 3")
     real = np.array([r["test_acc"] for r in runs])
     rng = np.random.default_rng(0)
     print(f"{len(runs)} runs with real accuracy above {args.floor:g}")

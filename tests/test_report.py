@@ -363,3 +363,25 @@ def test_suite_cpu_names_each_kind_of_process_and_samples_a_child(monkeypatch, t
     rows = {name: (cpu, n) for name, cpu, n in sampler.by_kind()}
     cpu, processes = rows["suite_cpu_child.py"]
     assert processes == 1 and 0 < cpu <= 1.0, rows
+
+
+def test_in_range_rho_reproduces_the_committed_output_and_refuses_too_few_runs():
+    """tools/in_range_rho.py: on the committed batch-48 reward study it prints what
+    results/reward_candidates_b48/in_range_rho.txt holds; a floor no run passes is one line."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    study = root / "results" / "reward_candidates_b48"
+    tool = root / "tools" / "in_range_rho.py"
+    out = subprocess.run(
+        [sys.executable, tool, study / "reward_candidates.json"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert out == (study / "in_range_rho.txt").read_text()
+    refused = subprocess.run(
+        [sys.executable, tool, study / "reward_candidates.json", "--floor", "0.99"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    err = refused.stderr.strip().splitlines()
+    assert refused.returncode == 2 and len(err) == 1 and "0 runs above --floor" in err[0]

@@ -145,11 +145,17 @@ count from."""
 
 def planned_seeds(target: float = 1.0, study: Path = STUDY, fallback: int = 5) -> tuple[int, str]:
     """(seeds, why): the fewest seeds whose 95% interval on a paired difference is at most
-    +-target points at the study's in-range paired sd; `fallback` when there is no study."""
+    +-target points at the study's noisiest in-range pair (its pooled in-range paired sd for a
+    study that did not record one); `fallback` when there is no study."""
     try:
         entry = next(iter(json.loads(study.read_text())["variants"].values()))
-        sd = entry.get("two_way_in_range", entry["two_way"])["paired_sd"]
-    except (OSError, ValueError, KeyError, StopIteration):
+        if "noisiest_pair" in entry:
+            pair = entry["noisiest_pair"]
+            sd, what = pair["sd"], f"the power study's noisiest pair ({pair['a']} - {pair['b']})"
+        else:
+            sd = entry.get("two_way_in_range", entry["two_way"])["paired_sd"]
+            what = "the power study's pooled paired sd"
+    except (OSError, ValueError, KeyError, TypeError, StopIteration):
         return fallback, f"no power study at {study}"
     n = seeds_for_half_width(sd, target)
-    return n, f"a 95% half-width of {target:g} point at the power study's paired sd {sd:.2f}"
+    return n, f"a 95% half-width of {target:g} point at {what}, sd {sd:.2f}"

@@ -217,6 +217,32 @@ def run_controllers(
     return runs
 
 
+def run_missing(
+    controllers: list[ControllerSpec],
+    seeds: list[int],
+    done: list[RunSummary],
+    cfg: FinetuneConfig,
+    storage: Path,
+    name: str,
+    resources: TrialResources,
+    resume: bool = False,
+) -> list[RunSummary]:
+    """`run_controllers` for the (controller, seed) pairs that `done` lacks; controllers that
+    lack the same seeds run as one experiment (`name`, then `name_2`, ...). A PBT population is
+    never grown member by member: it runs whole."""
+    have = {(r.method, r.seed) for r in done}
+    groups: dict[tuple[int, ...], list[ControllerSpec]] = {}
+    for c in controllers:
+        todo = tuple(s for s in seeds if c.pbt or (c.method, s) not in have)
+        if todo:
+            groups.setdefault(todo, []).append(c)
+    runs: list[RunSummary] = []
+    for i, (todo, specs) in enumerate(groups.items()):
+        label = name if i == 0 else f"{name}_{i + 1}"
+        runs += run_controllers(specs, list(todo), cfg, storage, label, resources, resume)
+    return runs
+
+
 class MemberPBT(PopulationBasedTraining):
     """Tune's PBT, with each member keeping its identity: a member that copies a donor's
     weights keeps its own seed (Tune would copy the donor's whole config), and no member

@@ -4,6 +4,7 @@ How to run:
     python experiments/ablation.py                          # every row, embedded preset
     python experiments/ablation.py --rows hand_tuned "hand_tuned (no KL)" scratch --seeds 3
     python experiments/ablation.py --policy-checkpoint runs/asg/policy
+    python experiments/ablation.py --seeds 22 --reuse results/ablation_b48/ablation.json  # grow
     python experiments/ablation.py --preset tiny --rows hand_tuned "uniform 0.1" --seeds 2  # smoke
 
 Every row gets the same fine-tuning budget (the preset's windows x iterations) and the same
@@ -42,6 +43,10 @@ class Args:
     policy_checkpoint: str | None = None
     """Add the learned row: a saved policy folder (asg_visda.py's policy/, or a
     learning_curve.py snapshot)."""
+    reuse: str | None = None
+    """A finished ablation.json (say a smaller --seeds run's) whose runs of these rows and seeds
+    under the same fine-tuning config are taken instead of run again: only the missing seeds
+    run. PBT rows always run whole."""
     greedy: bool = False
     """Deploy the policy greedily."""
     learned_guidance: tuple[Literal["kl", "csg"], ...] = ("kl",)
@@ -73,9 +78,10 @@ def parse(argv: list[str] | None) -> tuple[str, FinetuneConfig, Args, StudyFlags
 def main(argv: list[str] | None = None) -> int:
     preset, cfg, args, flags, rows = parse(argv)
 
-    from controllers.tune_runs import run_controllers
+    from controllers.tune_runs import run_controllers, run_missing
     from experiments.lib.ablation_results import write_ablation_results
     from experiments.lib.ablation_rows import in_row_order, learned_rows
+    from experiments.lib.recorded_runs import reusable_runs
     from experiments.lib.study import start_study
 
     study = start_study(
@@ -84,7 +90,14 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     seeds = evaluation_seeds(ABLATION, args.seeds)
     specs = [ROWS[r] for r in rows]
-    runs = run_controllers(specs, seeds, cfg, study.tune, "rows", flags.resources(), flags.resume)
+    reused = []
+    if args.reuse:
+        growable = [s.method for s in specs if not s.pbt]
+        reused = reusable_runs(args.reuse, cfg, growable, seeds)
+        print(f"[ablation] {len(reused)} runs taken from {args.reuse}", flush=True)
+    runs = reused + run_missing(
+        specs, seeds, reused, cfg, study.tune, "rows", flags.resources(), flags.resume
+    )
     if args.policy_checkpoint:  # its own experiment, so that it can join a finished table
         guidances = list(args.learned_guidance)
         specs = learned_rows(args.policy_checkpoint, study.policy_encoding, guidances, args.greedy)

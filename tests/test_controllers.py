@@ -276,3 +276,33 @@ def test_a_policy_is_deployed_only_on_the_rate_levels_it_was_trained_on(untraine
     assert check_deployable(folder, groups, "linear") == "multidiscrete"
     with pytest.raises(ConfigError, match="'linear' rate levels"):
         check_deployable(folder, groups, "log")
+
+
+def test_a_grown_study_runs_only_the_missing_seeds_and_pbt_whole(monkeypatch):
+    """`run_missing` (ablation --reuse): rows missing the same seeds run as one experiment,
+    named deterministically so that --resume finds it; a PBT population is never grown."""
+    from controllers import tune_runs
+    from envs.summary import RunSummary
+
+    calls = []
+
+    def fake(specs, seeds, cfg, storage, name, resources, resume=False):
+        calls.append(([s.method for s in specs], seeds, name))
+        return [RunSummary(method=s.method, kind="baseline", seed=x, proxy_acc=0.5,
+                           episode_return=0.0, diverged=False, wall_s=1.0, test_acc=0.5)
+                for s in specs for x in seeds]  # fmt: skip
+
+    monkeypatch.setattr(tune_runs, "run_controllers", fake)
+    done = [fake([baseline(m)], [1, 2], None, None, "", None)[i] for m in ("uniform@0.2", "random")
+            for i in range(2)]  # fmt: skip
+    done = done[:3]  # random lacks seed 2
+    calls.clear()
+    specs = [baseline("uniform@0.2"), baseline("random"), baseline("hand_tuned"), baseline("pbt")]
+    runs = tune_runs.run_missing(specs, [1, 2, 3], done, None, None, "rows", None)
+    assert calls == [
+        (["uniform 0.2"], [3], "rows"),
+        (["random"], [2, 3], "rows_2"),
+        (["hand_tuned", "pbt"], [1, 2, 3], "rows_3"),
+    ]
+    assert len(runs) == 1 + 2 + 6
+    assert tune_runs.run_missing(specs[:1], [1, 2], done, None, None, "rows", None) == []

@@ -12,6 +12,7 @@ from scipy.stats import t
 from envs.summary import RunSummary
 from experiments.lib.reward_scores import within_seed_correlation
 from experiments.report import MethodRow, paired_difference, summarise, verdict
+from trainables.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -385,3 +386,23 @@ def test_in_range_rho_reproduces_the_committed_output_and_refuses_too_few_runs()
     )  # fmt: skip
     err = refused.stderr.strip().splitlines()
     assert refused.returncode == 2 and len(err) == 1 and "0 runs above --floor" in err[0]
+
+
+def test_reused_runs_must_share_the_fine_tuning_config(tmp_path):
+    """ablation --reuse takes a finished file's runs of the asked rows and seeds; a file run under
+    another config is a one-line error naming the fields, and not a results file one too."""
+    from experiments.lib.recorded_runs import reusable_runs
+    from trainables.config import preset
+
+    cfg = preset("tiny")
+    runs = [run(m, s, 0.5) for m in ("a", "b") for s in (1, 2, 3)]
+    path = tmp_path / "ablation.json"
+    path.write_text(json.dumps({"finetune_config": dataclasses.asdict(cfg),
+                                "runs": [r.to_dict() for r in runs]}))  # fmt: skip
+    got = reusable_runs(str(path), cfg, ["a", "c"], [1, 3, 4])
+    assert [(r.method, r.seed) for r in got] == [("a", 1), ("a", 3)]
+    with pytest.raises(ConfigError, match=r"another fine-tuning config \(batch_size, windows\)"):
+        reusable_runs(str(path), dataclasses.replace(cfg, batch_size=7, windows=9), ["a"], [1])
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(ConfigError, match="--reuse .*bad.json: not a results file with runs"):
+        reusable_runs(str(tmp_path / "bad.json"), cfg, ["a"], [1])

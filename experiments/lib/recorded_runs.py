@@ -4,7 +4,9 @@ ConfigError naming the flag that pointed at it."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +15,7 @@ from trainables.errors import ConfigError
 
 if TYPE_CHECKING:
     from envs.summary import RunSummary
+    from trainables.config import FinetuneConfig
 
 
 @dataclass(frozen=True)
@@ -44,3 +47,21 @@ def baseline_runs(path: str) -> list[RunSummary]:
     """The baseline runs of the ablation.json at `path` (--compare-with)."""
     recorded = read_recorded(Path(path), f"--compare-with {path}", "an ablation.json")
     return [r for r in recorded.runs if r.kind == "baseline"]
+
+
+def reusable_runs(
+    path: str, cfg: FinetuneConfig, methods: Collection[str], seeds: Collection[int]
+) -> list[RunSummary]:
+    """The runs of the results file at `path` (--reuse) that a study of `methods` on `seeds`
+    under `cfg` would run again: CPU runs are deterministic, so a finished study grows by its
+    missing seeds only. A file run under another fine-tuning config is a one-line error, since
+    its runs would not pair with the new ones."""
+    recorded = read_recorded(Path(path), f"--reuse {path}", "a results file with runs")
+    now = json.loads(json.dumps(dataclasses.asdict(cfg)))
+    then = recorded.finetune_config or {}
+    differ = sorted(k for k in now.keys() | then.keys() if now.get(k) != then.get(k))
+    if differ:
+        raise ConfigError(
+            f"--reuse {path}: its runs had another fine-tuning config ({', '.join(differ)})"
+        )
+    return [r for r in recorded.runs if r.method in methods and r.seed in seeds]

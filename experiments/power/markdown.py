@@ -45,8 +45,7 @@ def _anova(e: dict[str, Any], target: float) -> list[str]:
         f"\nTwo-way ANOVA over {a['n_seeds']} seeds: seed sd {a['seed_sd']:.2f}, schedule "
         f"sd {a['schedule_sd']:.2f} (p = {a['schedule_p']:.2g}), residual sd "
         f"{a['residual_sd']:.2f}; **paired sd {a['paired_sd']:.2f}** points (proxy: "
-        f"{e['proxy_paired_sd']:.2f}). Seeds for a 95% half-width of {target:g} point "
-        f"(at the in-range paired sd where there is one): {e['seeds_for_target']}.\n"
+        f"{e['proxy_paired_sd']:.2f}).\n"
     ]
     if "two_way_in_range" in e:
         b = e["two_way_in_range"]
@@ -55,6 +54,13 @@ def _anova(e: dict[str, Any], target: float) -> list[str]:
             f"the head start's): schedule sd {b['schedule_sd']:.2f} (p = "
             f"{b['schedule_p']:.2g}), residual sd {b['residual_sd']:.2f}; **paired sd "
             f"{b['paired_sd']:.2f}** points.\n"
+        )
+    if "noisiest_pair" in e:
+        d = e["noisiest_pair"]
+        lines.append(
+            f"Noisiest pair{' in range' if 'two_way_in_range' in e else ''}: `{d['a']}` − "
+            f"`{d['b']}`, paired sd {d['sd']:.2f}; **{e['seeds_for_target']} seeds** give "
+            f"every pair a 95% half-width of at most {target:g} point at that sd.\n"
         )
     lines.append(
         "| best − schedule | n | difference | 95% interval | paired sd | detectable at 80% |"

@@ -3,7 +3,8 @@
 # and the random search's per-group schedule (found at batch 16, docs/results.md "Does the
 # controller learn?"). The four schedules of results/benchmark_batch and
 # results/benchmark_batch48_rates (variant batch48) are copied into runs.jsonl first (CPU runs
-# are deterministic), so only the searched schedule runs (19 of its 20 seeds: 12 min).
+# are deterministic), so only the searched schedule runs (19 of its 20 seeds: 12 min). Run again
+# with every run in runs.jsonl it only re-analyses (seconds); power.json keeps the runs' 765.8 s.
 python experiments/power_study.py --variant batch48 batch_size=48 --seeds 20 \
     --schedules "all:0.1;all:0.2;backbone:0.1,head:0.5;backbone:0.2,head:0.5;stem:0.01,blocks1_2:0.1,blocks3:0.05,blocks4_5:0.5,blocks6_7:0.02,head_conv:0.5,head:0.01" \
     --output-dir results/benchmark_landscape_b48

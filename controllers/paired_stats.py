@@ -137,25 +137,58 @@ def complete_table(
     return np.array([[by_seed[n][s] for s in seeds] for n in names], dtype=np.float64), seeds
 
 
-STUDY = Path(__file__).resolve().parents[1] / "results" / "benchmark_landscape_b48" / "power.json"
+_RESULTS = Path(__file__).resolve().parents[1] / "results"
+STUDY = _RESULTS / "benchmark_landscape_b48" / "power.json"
 """The committed power study of the embedded benchmark at its default batch 48
-(`results/benchmark_landscape_b48/command.sh`): where many-seed experiments take their seed
-count from."""
+(`results/benchmark_landscape_b48/command.sh`): its static schedules, all with KL guidance."""
+PILOTS = (STUDY, _RESULTS / "ablation_b48_22" / "ablation.json")
+"""Where many-seed experiments take their seed count from: the power study, and the ablation
+run at the power study's count, whose rows without KL guidance measured noisier pairs."""
 
 
-def planned_seeds(target: float = 1.0, study: Path = STUDY, fallback: int = 5) -> tuple[int, str]:
+def noisiest_pair(path: Path) -> tuple[float, str]:
+    """(paired sd, which pair) of the noisiest in-range pair a committed study measured: a power
+    study's (its pooled in-range paired sd where it recorded no pairs), or an ablation's among
+    its baseline and learned rows (the reference rows left out)."""
+    payload = json.loads(path.read_text())
+    if "variants" in payload:
+        entry = next(iter(payload["variants"].values()))
+        if "noisiest_pair" not in entry:
+            return entry.get("two_way_in_range", entry["two_way"])["paired_sd"], "pooled"
+        pair = entry["noisiest_pair"]
+        return pair["sd"], f"{pair['a']} - {pair['b']}"
+    from envs.summary import RunSummary
+
+    by_seed: dict[str, dict[int, float]] = {}
+    for r in map(RunSummary.from_dict, payload["runs"]):
+        if r.kind != "reference":
+            by_seed.setdefault(r.method, {})[r.seed] = 100 * r.test_acc
+    names = list(by_seed)
+    worst = max(
+        (paired(a, b, by_seed) for i, a in enumerate(names) for b in names[i + 1 :]),
+        key=lambda d: d.sd,
+    )
+    return worst.sd, f"{worst.a} - {worst.b}"
+
+
+def planned_seeds(
+    target: float = 1.0, studies: Sequence[Path] = PILOTS, fallback: int = 5
+) -> tuple[int, str]:
     """(seeds, why): the fewest seeds whose 95% interval on a paired difference is at most
-    +-target points at the study's noisiest in-range pair (its pooled in-range paired sd for a
-    study that did not record one); `fallback` when there is no study."""
-    try:
-        entry = next(iter(json.loads(study.read_text())["variants"].values()))
-        if "noisiest_pair" in entry:
-            pair = entry["noisiest_pair"]
-            sd, what = pair["sd"], f"the power study's noisiest pair ({pair['a']} - {pair['b']})"
-        else:
-            sd = entry.get("two_way_in_range", entry["two_way"])["paired_sd"]
-            what = "the power study's pooled paired sd"
-    except (OSError, ValueError, KeyError, TypeError, StopIteration):
-        return fallback, f"no power study at {study}"
+    +-target points at the noisiest in-range pair any of `studies` measured; `fallback` when
+    none can be read."""
+    measured = []
+    for path in studies:
+        try:
+            sd, pair = noisiest_pair(path)
+        except (OSError, ValueError, KeyError, TypeError, StopIteration):
+            continue
+        measured.append((sd, f"{pair} in {path.parent.name}/{path.name}"))
+    if not measured:
+        return fallback, f"no study to plan from ({', '.join(str(p) for p in studies)})"
+    sd, what = max(measured)
     n = seeds_for_half_width(sd, target)
-    return n, f"a 95% half-width of {target:g} point at {what}, sd {sd:.2f}"
+    return (
+        n,
+        f"a 95% half-width of {target:g} point at the noisiest pair measured ({what}), sd {sd:.2f}",
+    )

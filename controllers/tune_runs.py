@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -196,15 +197,26 @@ def run_controllers(
     name: str,
     resources: TrialResources,
     resume: bool = False,
+    done: Sequence[RunSummary] = (),
 ) -> list[RunSummary]:
     """One fresh fine-tuning run per (controller, seed), as parallel Tune trials: every
     method on the same seeds, so that reports can compare them pairwise. A PBT controller's
-    runs are a population, an experiment of its own ('pbt', see `run_pbt`), run after."""
-    others = [c for c in controllers if not c.pbt]
+    runs are a population, an experiment of its own ('pbt', see `run_pbt`), run after.
+
+    `done`: runs of an earlier study (ablation --reuse); only the (controller, seed) pairs it
+    lacks run, and controllers that lack the same seeds run as one experiment (`name`, then
+    `name_2`, ...). A PBT population is never grown member by member: it runs whole."""
+    have = {(r.method, r.seed) for r in done}
+    groups: dict[tuple[int, ...], list[ControllerSpec]] = {}
+    for c in controllers:
+        todo = tuple(s for s in seeds if (c.method, s) not in have)
+        if todo and not c.pbt:
+            groups.setdefault(todo, []).append(c)
     runs: list[RunSummary] = []
-    if others:
-        runs = _fit_controller_trials(
-            _Experiment(cfg, seeds, storage, name, resources, resume),
+    for i, (todo, others) in enumerate(groups.items()):
+        label = name if i == 0 else f"{name}_{i + 1}"
+        runs += _fit_controller_trials(
+            _Experiment(cfg, list(todo), storage, label, resources, resume),
             {"controller": tune.grid_search([c.as_config() for c in others])},
             # Reused actors keep their env between trials (see tune_trainable._env_for).
             tune_config=tune.TuneConfig(
@@ -214,32 +226,6 @@ def run_controllers(
     for spec in controllers:
         if spec.pbt:
             runs += run_pbt(cfg, storage, resources, seeds, resume, spec=spec)
-    return runs
-
-
-def run_missing(
-    controllers: list[ControllerSpec],
-    seeds: list[int],
-    done: list[RunSummary],
-    cfg: FinetuneConfig,
-    storage: Path,
-    name: str,
-    resources: TrialResources,
-    resume: bool = False,
-) -> list[RunSummary]:
-    """`run_controllers` for the (controller, seed) pairs that `done` lacks; controllers that
-    lack the same seeds run as one experiment (`name`, then `name_2`, ...). A PBT population is
-    never grown member by member: it runs whole."""
-    have = {(r.method, r.seed) for r in done}
-    groups: dict[tuple[int, ...], list[ControllerSpec]] = {}
-    for c in controllers:
-        todo = tuple(s for s in seeds if c.pbt or (c.method, s) not in have)
-        if todo:
-            groups.setdefault(todo, []).append(c)
-    runs: list[RunSummary] = []
-    for i, (todo, specs) in enumerate(groups.items()):
-        label = name if i == 0 else f"{name}_{i + 1}"
-        runs += run_controllers(specs, list(todo), cfg, storage, label, resources, resume)
     return runs
 
 

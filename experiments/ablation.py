@@ -38,8 +38,8 @@ class Args:
     """Rows to run, space-separated (quote the names with spaces; the older comma-separated form
     is read too); the 'learned' row is added by --policy-checkpoint."""
     seeds: int = 0
-    """Evaluation seeds per row (0: from the committed power study, the seeds for a 95%
-    half-width of 1 point on a paired difference)."""
+    """Evaluation seeds per row (0: the seeds for a 95% half-width of 1 point on the noisiest
+    paired difference the committed studies measured; controllers/paired_stats.PILOTS)."""
     policy_checkpoint: str | None = None
     """Add the learned row: a saved policy folder (asg_visda.py's policy/, or a
     learning_curve.py snapshot)."""
@@ -56,7 +56,7 @@ class Args:
 
 def parse(argv: list[str] | None) -> tuple[str, FinetuneConfig, Args, StudyFlags, list[str]]:
     """(preset, fine-tuning config, flags, study flags, rows) of a command line; no side
-    effects but the line that says how many seeds the power study gives."""
+    effects but the line that says how many seeds the committed studies give."""
     flags = StudyFlags(output_dir="runs/ablation")
     preset, cfg, args, flags = parse_study(argv, __doc__, Args(), "ablation", flags)
     rows = list(args.rows)
@@ -78,7 +78,7 @@ def parse(argv: list[str] | None) -> tuple[str, FinetuneConfig, Args, StudyFlags
 def main(argv: list[str] | None = None) -> int:
     preset, cfg, args, flags, rows = parse(argv)
 
-    from controllers.tune_runs import run_controllers, run_missing
+    from controllers.tune_runs import run_controllers
     from experiments.lib.ablation_results import write_ablation_results
     from experiments.lib.ablation_rows import in_row_order, learned_rows
     from experiments.lib.recorded_runs import reusable_runs
@@ -95,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         growable = [s.method for s in specs if not s.pbt]
         reused = reusable_runs(args.reuse, cfg, growable, seeds)
         print(f"[ablation] {len(reused)} runs taken from {args.reuse}", flush=True)
-    runs = reused + run_missing(
-        specs, seeds, reused, cfg, study.tune, "rows", flags.resources(), flags.resume
+    runs = reused + run_controllers(
+        specs, seeds, cfg, study.tune, "rows", flags.resources(), flags.resume, done=reused
     )
     if args.policy_checkpoint:  # its own experiment, so that it can join a finished table
         guidances = list(args.learned_guidance)

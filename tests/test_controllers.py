@@ -279,30 +279,40 @@ def test_a_policy_is_deployed_only_on_the_rate_levels_it_was_trained_on(untraine
 
 
 def test_a_grown_study_runs_only_the_missing_seeds_and_pbt_whole(monkeypatch):
-    """`run_missing` (ablation --reuse): rows missing the same seeds run as one experiment,
-    named deterministically so that --resume finds it; a PBT population is never grown."""
+    """`run_controllers` with earlier runs (ablation --reuse): rows missing the same seeds run as
+    one experiment, named deterministically so that --resume finds it; PBT runs whole."""
     from controllers import tune_runs
     from envs.summary import RunSummary
 
     calls = []
 
-    def fake(specs, seeds, cfg, storage, name, resources, resume=False):
-        calls.append(([s.method for s in specs], seeds, name))
-        return [RunSummary(method=s.method, kind="baseline", seed=x, proxy_acc=0.5,
-                           episode_return=0.0, diverged=False, wall_s=1.0, test_acc=0.5)
-                for s in specs for x in seeds]  # fmt: skip
+    def summary(method: str, seed: int) -> RunSummary:
+        return RunSummary(method=method, kind="baseline", seed=seed, proxy_acc=0.5,
+                          episode_return=0.0, diverged=False, wall_s=1.0, test_acc=0.5)  # fmt: skip
 
-    monkeypatch.setattr(tune_runs, "run_controllers", fake)
-    done = [fake([baseline(m)], [1, 2], None, None, "", None)[i] for m in ("uniform@0.2", "random")
-            for i in range(2)]  # fmt: skip
-    done = done[:3]  # random lacks seed 2
-    calls.clear()
+    def fit(exp, space, tune_config):
+        methods = [c["method"] for c in space["controller"]["grid_search"]]
+        calls.append((methods, exp.seeds, exp.name))
+        return [summary(m, s) for m in methods for s in exp.seeds]
+
+    def pbt(cfg, storage, resources, seeds, resume, spec):
+        calls.append(([spec.method], seeds, "pbt"))
+        return [summary(spec.method, s) for s in seeds]
+
+    monkeypatch.setattr(tune_runs, "_fit_controller_trials", fit)
+    monkeypatch.setattr(tune_runs, "run_pbt", pbt)
+    done = [summary("uniform 0.2", 1), summary("uniform 0.2", 2), summary("random", 1),
+            summary("pbt", 1)]  # fmt: skip
     specs = [baseline("uniform@0.2"), baseline("random"), baseline("hand_tuned"), baseline("pbt")]
-    runs = tune_runs.run_missing(specs, [1, 2, 3], done, None, None, "rows", None)
+    res = tune_runs.TrialResources()
+    runs = tune_runs.run_controllers(specs, [1, 2, 3], None, None, "rows", res, done=done)
     assert calls == [
         (["uniform 0.2"], [3], "rows"),
         (["random"], [2, 3], "rows_2"),
-        (["hand_tuned", "pbt"], [1, 2, 3], "rows_3"),
+        (["hand_tuned"], [1, 2, 3], "rows_3"),
+        (["pbt"], [1, 2, 3], "pbt"),
     ]
-    assert len(runs) == 1 + 2 + 6
-    assert tune_runs.run_missing(specs[:1], [1, 2], done, None, None, "rows", None) == []
+    assert len(runs) == 1 + 2 + 3 + 3
+    calls.clear()
+    assert tune_runs.run_controllers(specs[:1], [1, 2], None, None, "rows", res, done=done) == []
+    assert calls == []

@@ -192,3 +192,38 @@ def test_a_killed_runs_file_resumes_without_rerunning_its_finished_runs(tmp_path
     runs_file.write_text(lines[0] + "\n" + json.dumps({"variant": "x"}) + "\n")
     with pytest.raises(ConfigError, match="line 2: not a StaticRun"):
         read_runs(runs_file)
+
+
+def test_seeds_are_planned_for_the_noisiest_pair_any_pilot_measured(tmp_path):
+    """planned_seeds (the ablation's and the learning curve's --seeds 0): the noisiest in-range
+    pair of a power study or of an ablation's non-reference rows, the worst over the pilots."""
+    from envs.summary import RunSummary
+
+    power = tmp_path / "power.json"
+    pair = {"a": "x", "b": "y", "sd": 2.0}
+    power.write_text(json.dumps({"variants": {"v": {"noisiest_pair": pair}}}))
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"variants": {"v": {"two_way": {"paired_sd": 1.0}}}}))
+    ablation = tmp_path / "ablation.json"
+    noise = {"a": [0, 0, 0], "b": [1, -1, 2], "ref": [9, -9, 9]}  # a - b: sd 1.53; ref left out
+
+    def summary(method: str, seed: int, points: float) -> dict:
+        kind = "reference" if method == "ref" else "baseline"
+        return RunSummary(method=method, kind=kind, seed=seed, proxy_acc=0.5,
+                          episode_return=0.0, diverged=False, wall_s=1.0,
+                          test_acc=0.5 + points / 100).to_dict()  # fmt: skip
+
+    runs = [summary(m, s, p) for m, ps_ in noise.items() for s, p in enumerate(ps_)]
+    ablation.write_text(json.dumps({"runs": runs}))
+    n, why = ps.planned_seeds(1.0, [power])
+    assert (
+        n == ps.seeds_for_half_width(2.0, 1.0)
+        and "(x - y in " in why
+        and why.endswith("power.json), sd 2.00")
+    )
+    assert ps.planned_seeds(1.0, [old])[0] == ps.seeds_for_half_width(1.0, 1.0)
+    n, why = ps.planned_seeds(1.0, [ablation, old])
+    assert n == ps.seeds_for_half_width(float(np.std([1, -1, 2], ddof=1)), 1.0)
+    assert "a - b in" in why
+    assert ps.planned_seeds(1.0, [old, power, ablation])[0] == ps.seeds_for_half_width(2.0, 1.0)
+    assert ps.planned_seeds(1.0, [tmp_path / "none.json"], fallback=7)[0] == 7

@@ -27,8 +27,8 @@ class CurveConfig:
     num_env_runners: int = 2
     """Env runners sampling meta-training episodes in parallel."""
     seeds: int = 0
-    """Evaluation seeds (experiments/ablation.py's seeds, for pairing; 0: from the committed
-    power study, the seeds for a 95% half-width of 1 point on a paired difference)."""
+    """Evaluation seeds (experiments/ablation.py's seeds, for pairing; 0: as the ablation's,
+    a 95% half-width of 1 point on the noisiest pair the committed studies measured)."""
     greedy: bool = False
     """Deploy greedily instead of sampling actions as ASG does."""
     compare_with: str | None = None

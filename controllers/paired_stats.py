@@ -83,6 +83,12 @@ def paired(a: str, b: str, by_seed: Mapping[str, Mapping[int, float]]) -> Paired
     )
 
 
+def noisiest(names: Sequence[str], by_seed: Mapping[str, Mapping[int, float]]) -> PairedDifference:
+    """The pair of `names` whose per-seed differences vary most (at least two names)."""
+    pairs = (paired(a, b, by_seed) for i, a in enumerate(names) for b in names[i + 1 :])
+    return max(pairs, key=lambda d: d.sd)
+
+
 @dataclass(frozen=True)
 class TwoWay:
     """Two-way analysis of variance (schedules x seeds, one run per cell)."""
@@ -163,11 +169,7 @@ def noisiest_pair(path: Path) -> tuple[float, str]:
     for r in map(RunSummary.from_dict, payload["runs"]):
         if r.kind != "reference":
             by_seed.setdefault(r.method, {})[r.seed] = 100 * r.test_acc
-    names = list(by_seed)
-    worst = max(
-        (paired(a, b, by_seed) for i, a in enumerate(names) for b in names[i + 1 :]),
-        key=lambda d: d.sd,
-    )
+    worst = noisiest(list(by_seed), by_seed)
     return worst.sd, f"{worst.a} - {worst.b}"
 
 

@@ -90,11 +90,7 @@ def _comparisons(
         out["per_layer_vs_uniform"] = dataclasses.asdict(ps.paired(bl, bu, table))
     # Plan for the noisiest pair, not the pooled sd: a study reports every pair it compares, and
     # pairs differ in noise (1.1 to 2.2 points among the batch-48 landscape's).
-    pool = in_range if len(in_range) >= 2 else names
-    noisiest = max(
-        (ps.paired(a, b, table) for i, a in enumerate(pool) for b in pool[i + 1 :]),
-        key=lambda d: d.sd,
-    )
+    noisiest = ps.noisiest(in_range if len(in_range) >= 2 else names, table)
     out["noisiest_pair"] = dataclasses.asdict(noisiest)
     out["seeds_for_target"] = ps.seeds_for_half_width(noisiest.sd, target)
     return out

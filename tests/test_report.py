@@ -406,3 +406,20 @@ def test_reused_runs_must_share_the_fine_tuning_config(tmp_path):
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(ConfigError, match="--reuse .*bad.json: not a results file with runs"):
         reusable_runs(str(tmp_path / "bad.json"), cfg, ["a"], [1])
+
+
+def test_a_recorded_config_differs_where_a_field_differs_or_is_missing():
+    """config_differences (ablation --reuse, learning_curve --resume): a legacy comma-separated
+    csg_stages reads as its list; a field the file lacks differs, even where today's is None."""
+    from experiments.lib.recorded_runs import RecordedRuns, config_differences
+    from trainables.config import preset
+
+    cfg = dataclasses.replace(preset("tiny"), csg_stages=("layer3", "layer4"))
+    written = json.loads(json.dumps(dataclasses.asdict(cfg)))
+    assert config_differences(RecordedRuns(written, []), cfg) == []
+    legacy = {**written, "csg_stages": "layer3,layer4"}
+    assert config_differences(RecordedRuns(legacy, []), cfg) == []
+    assert written["data_root"] is None
+    lacking = {k: v for k, v in written.items() if k != "data_root"}
+    assert config_differences(RecordedRuns(lacking, []), cfg) == ["data_root"]
+    assert len(config_differences(RecordedRuns(None, []), cfg)) == len(written)

@@ -5,12 +5,11 @@ the ablation's evaluation seeds; with --resume, only snapshots not evaluated bef
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from experiments.lib.curve_config import CurveConfig
-from experiments.lib.recorded_runs import read_recorded
+from experiments.lib.recorded_runs import config_differences, read_recorded
 from experiments.lib.seeds import ABLATION, evaluation_seeds
 from experiments.lib.study import StudyFlags
 from trainables.config import FinetuneConfig
@@ -90,10 +89,7 @@ def _evaluated_before(path: Path, cfg: FinetuneConfig, seeds: list[int]) -> list
     if not path.exists():
         return []
     old = read_recorded(path, f"--resume: {path}", "a learning_curve.json")
-    recorded = dict(old.finetune_config or {})
-    if isinstance(recorded.get("csg_stages"), str):  # recorded before it became a list
-        recorded["csg_stages"] = [s for s in recorded["csg_stages"].split(",") if s]
-    if recorded != json.loads(json.dumps(dataclasses.asdict(cfg))):
+    if config_differences(old, cfg):
         return []
     by_method: dict[str, list[RunSummary]] = {}
     for r in old.runs:

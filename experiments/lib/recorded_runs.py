@@ -49,6 +49,20 @@ def baseline_runs(path: str) -> list[RunSummary]:
     return [r for r in recorded.runs if r.kind == "baseline"]
 
 
+def config_differences(recorded: RecordedRuns, cfg: FinetuneConfig) -> list[str]:
+    """The fine-tuning config fields on which `recorded` and `cfg` differ (sorted; all of them
+    when the file recorded no config). A `csg_stages` written as a string, before it became a
+    list, reads as that list."""
+    then = dict(recorded.finetune_config or {})
+    if isinstance(then.get("csg_stages"), str):
+        then["csg_stages"] = [s for s in then["csg_stages"].split(",") if s]
+    now = json.loads(json.dumps(dataclasses.asdict(cfg)))
+    missing = object()  # a field one side lacks differs, even from None
+    return sorted(
+        k for k in now.keys() | then.keys() if now.get(k, missing) != then.get(k, missing)
+    )
+
+
 def reusable_runs(
     path: str, cfg: FinetuneConfig, methods: Collection[str], seeds: Collection[int]
 ) -> list[RunSummary]:
@@ -57,9 +71,7 @@ def reusable_runs(
     missing seeds only. A file run under another fine-tuning config is a one-line error, since
     its runs would not pair with the new ones."""
     recorded = read_recorded(Path(path), f"--reuse {path}", "a results file with runs")
-    now = json.loads(json.dumps(dataclasses.asdict(cfg)))
-    then = recorded.finetune_config or {}
-    differ = sorted(k for k in now.keys() | then.keys() if now.get(k) != then.get(k))
+    differ = config_differences(recorded, cfg)
     if differ:
         raise ConfigError(
             f"--reuse {path}: its runs had another fine-tuning config ({', '.join(differ)})"
